@@ -1,0 +1,47 @@
+# samsa: a Kafka wire-protocol compatible broker.
+GO ?= go
+# Packages with goroutines and locks: always tested under the race detector.
+RACE_PKGS = ./protocol/... ./replica/... ./log/... ./controller/... ./node/... ./handlers/...
+
+.PHONY: run build test vet race unit integration kcat bench fuzz clean
+
+run:
+	$(GO) run ./cmd/samsa
+
+build:
+	$(GO) build -o bin/samsa ./cmd/samsa
+
+test: vet race unit integration kcat
+
+vet:
+	$(GO) vet ./...
+	if [ -x ../shared/checks/layering.sh ]; then ../shared/checks/layering.sh; fi
+
+race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+unit:
+	$(GO) test -count=1 ./record/... ./config/... ./cmd/...
+
+integration:
+	$(GO) test -count=1 -timeout 10m ./integration/...
+
+# kcat (librdkafka) round trip against a freshly started node; skipped
+# loudly when kcat is not installed (.ci/run installs it).
+kcat: build
+	scripts/kcat-check.sh bin/samsa
+
+bench:
+	$(GO) run ./cmd/samsa-bench
+
+# Short fuzz runs of every decoder; longer ones: make fuzz FUZZTIME=10m
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./record/
+
+clean:
+	rm -rf bin
+
+# franz-go's own kgo integration suite against a node started here.
+franz-suite: build
+	scripts/franz-suite.sh bin/samsa

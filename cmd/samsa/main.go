@@ -1,0 +1,80 @@
+// Command samsa starts one samsa node: a Kafka wire-protocol compatible
+// broker (and KRaft-style controller) configured with Kafka's own keys.
+//
+//	samsa [--config server.properties] [-c key=value ...] [--version]
+//
+// It loads the config (zero-config profile, then the file, then the -c
+// flags), starts the node, and on SIGINT or SIGTERM shuts it down cleanly
+// and exits 0. A start-up error is printed as one line and exits 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/samsa-broker/samsa/config"
+	"github.com/samsa-broker/samsa/node"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main with its inputs and outputs passed in; it returns the exit
+// status: 0 after a clean shutdown, 1 on a start-up or shutdown error,
+// 2 on bad flags.
+func run(args []string, stdout, stderr io.Writer) int {
+	configPath, overrides, err := parseArgs(args)
+	switch {
+	case errors.Is(err, errVersionRequested):
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "samsa: %v\n%s", err, usage)
+		return 2
+	}
+
+	cfg, unused, err := config.Load(configPath, overrides)
+	if err != nil {
+		fmt.Fprintf(stderr, "samsa: %v\n", err)
+		return 1
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	for _, key := range unused {
+		logger.Info("config key accepted but not used yet", slog.String("key", key))
+	}
+
+	n, err := node.New(cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "samsa: %v\n", err)
+		return 1
+	}
+	if err := n.Start(); err != nil {
+		fmt.Fprintf(stderr, "samsa: %v\n", err)
+		if cerr := n.Close(); cerr != nil {
+			logger.Error("close after failed start", slog.Any("error", cerr))
+		}
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	<-ctx.Done()
+	// A second signal during shutdown gets the default behaviour: exit now.
+	stop()
+	logger.Info("shutting down", slog.String("signal", context.Cause(ctx).Error()))
+	if err := n.Close(); err != nil {
+		fmt.Fprintf(stderr, "samsa: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-broker/samsa/controller"
+	plog "github.com/samsa-broker/samsa/log"
+	"github.com/samsa-broker/samsa/protocol"
+	"github.com/samsa-broker/samsa/replica"
+)
+
+// Fetch: v4-v17 (Kafka 4.0's floor is v4, KIP-896). Long polls park in the
+// replica manager until an append satisfies min bytes or max wait passes.
+// v13+ names topics by ID. samsa declines incremental fetch sessions
+// (KIP-227 lets a broker answer session ID 0), so every fetch is full.
+var fetchAPI = api{key: 1, min: 4, max: 17, handle: (*Handlers).fetch}
+
+// fetchSlot remembers where each requested partition goes in the response;
+// slots with a lookup error are answered without reading.
+type fetchSlot struct {
+	topic, part int
+	read        int // index in the replica fetch, -1 if not read
+	err         error
+	t           *controller.TopicImage
+}
+
+func (h *Handlers) fetch(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
+	r := req.Body.(*kmsg.FetchRequest)
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	img := h.d.Controller.Image()
+
+	if r.Version >= 7 {
+		switch {
+		case r.SessionID != 0:
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return respond(resp)
+		case r.SessionEpoch > 0:
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			return respond(resp)
+		}
+	}
+	replicaID := r.ReplicaID
+	if r.Version >= 15 {
+		replicaID = r.ReplicaState.ID
+	}
+
+	var (
+		freq  = replica.FetchRequest{MaxWait: time.Duration(r.MaxWaitMillis) * time.Millisecond, MinBytes: r.MinBytes, MaxBytes: r.MaxBytes}
+		slots []fetchSlot
+	)
+	if r.Version < 3 || freq.MaxBytes <= 0 {
+		freq.MaxBytes = 1<<31 - 1
+	}
+	for ti, rt := range r.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		t, terr := lookupTopic(img, r.Version >= 13, rt.Topic, rt.TopicID)
+		if t != nil {
+			st.Topic = t.Name
+		}
+		for pi, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Kafka always sends a (possibly empty) record set; librdkafka
+			// refuses a null one as a protocol error.
+			sp.RecordBatches = []byte{}
+			st.Partitions = append(st.Partitions, sp)
+			slot := fetchSlot{topic: ti, part: pi, read: -1, err: terr, t: t}
+			if slot.err == nil {
+				slot.err = partitionExists(t, rp.Partition)
+			}
+			if slot.err == nil && replicaID >= 0 {
+				// Follower fetches arrive with replication; until then no
+				// broker is a follower of anything here.
+				slot.err = fmt.Errorf("%w: broker %d is not a follower of %s-%d", kerr.ReplicaNotAvailable, replicaID, t.Name, rp.Partition)
+			}
+			if slot.err == nil {
+				slot.read = len(freq.Partitions)
+				freq.Partitions = append(freq.Partitions, replica.FetchPartition{
+					TP:                 plog.TopicPartition{Topic: t.Name, Partition: rp.Partition},
+					Offset:             rp.FetchOffset,
+					CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
+					MaxBytes:           rp.PartitionMaxBytes,
+				})
+			}
+			slots = append(slots, slot)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+
+	results, wait := h.d.Replicas.Fetch(ctx, freq)
+	build := func(results []replica.FetchResult) kmsg.Response {
+		hints := newLeaderHints(h, img, req)
+		for _, s := range slots {
+			sp := &resp.Topics[s.topic].Partitions[s.part]
+			err := s.err
+			if s.read >= 0 {
+				res := results[s.read]
+				err = res.Err
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+				if err == nil && res.Batches != nil {
+					sp.RecordBatches = res.Batches
+				}
+			}
+			if err != nil {
+				sp.ErrorCode = h.code(err)
+				if r.Version >= 12 && s.t != nil && (sp.ErrorCode == kerr.NotLeaderForPartition.Code || sp.ErrorCode == kerr.FencedLeaderEpoch.Code) {
+					hints.fill(s.t, sp.Partition, &sp.CurrentLeader.LeaderID, &sp.CurrentLeader.LeaderEpoch)
+				}
+			}
+		}
+		if r.Version >= 16 {
+			resp.Brokers = hints.fetchBrokers()
+		}
+		return resp
+	}
+	if wait == nil {
+		return respond(build(results))
+	}
+	return protocol.Reply{Wait: func() kmsg.Response { return build(wait()) }}, nil
+}

@@ -1,0 +1,108 @@
+// Package handlers turns Kafka requests into calls on samsa's domain
+// packages and their results back into responses: one file per API key
+// (00_produce.go, 01_fetch.go, ...), each stating the versions it serves.
+// Handlers are thin: decode, call replica/controller, encode. Domain errors
+// become Kafka error codes here and only here (errors.go).
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-broker/samsa/config"
+	"github.com/samsa-broker/samsa/controller"
+	"github.com/samsa-broker/samsa/protocol"
+	"github.com/samsa-broker/samsa/record"
+	"github.com/samsa-broker/samsa/replica"
+)
+
+// ProducerIDSource hands out producer IDs that are never reused.
+type ProducerIDSource interface {
+	NextProducerID(ctx context.Context) (int64, error)
+}
+
+// Deps are the domain objects the handlers call.
+type Deps struct {
+	NodeID      int32
+	Config      *config.Broker
+	Replicas    *replica.Manager
+	Controller  *controller.Controller
+	ProducerIDs ProducerIDSource
+	Codecs      *record.Codecs
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// api is one served API key: its advertised versions and its handler.
+type api struct {
+	key      int16
+	min, max int16
+	handle   func(h *Handlers, ctx context.Context, req *protocol.Request) (protocol.Reply, error)
+}
+
+// apis lists every API samsa serves (ApiVersions itself is answered by the
+// protocol package from the table this produces). Versions follow Kafka
+// 4.0's floors (KIP-896), capped at what kmsg and the handler support.
+func apis() []api {
+	return []api{
+		produceAPI,
+		fetchAPI,
+		listOffsetsAPI,
+		metadataAPI,
+		createTopicsAPI,
+		deleteTopicsAPI,
+		deleteRecordsAPI,
+		initProducerIDAPI,
+		offsetForLeaderEpochAPI,
+		describeConfigsAPI,
+		alterConfigsAPI,
+		createPartitionsAPI,
+		incrementalAlterConfigsAPI,
+		describeClusterAPI,
+	}
+}
+
+// Handlers dispatches requests by API key. It implements protocol.Handler.
+type Handlers struct {
+	d     Deps
+	table map[int16]api
+}
+
+// New returns the handlers for one node.
+func New(d Deps) *Handlers {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	h := &Handlers{d: d, table: make(map[int16]api)}
+	for _, a := range apis() {
+		h.table[a.key] = a
+	}
+	return h
+}
+
+// Versions is the ApiVersions table: every served key and its range,
+// ApiVersions (18) included.
+func (h *Handlers) Versions() map[int16]protocol.VersionRange {
+	v := map[int16]protocol.VersionRange{18: {Min: 0, Max: 4}}
+	for k, a := range h.table {
+		v[k] = protocol.VersionRange{Min: a.min, Max: a.max}
+	}
+	return v
+}
+
+// Handle serves one request. The protocol package only passes keys and
+// versions from the advertised table.
+func (h *Handlers) Handle(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
+	a, ok := h.table[req.Header.APIKey]
+	if !ok {
+		return protocol.Reply{}, fmt.Errorf("no handler for API key %d", req.Header.APIKey)
+	}
+	return a.handle(h, ctx, req)
+}
+
+// respond wraps a ready response.
+func respond(r kmsg.Response) (protocol.Reply, error) { return protocol.Reply{Response: r}, nil }

@@ -1,0 +1,278 @@
+// Package integration starts real samsa nodes, in-process or as separate
+// processes on 127.0.0.1, and drives them with real clients (franz-go's kgo
+// and kadm, kcat).
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-broker/samsa/config"
+	"github.com/samsa-broker/samsa/node"
+)
+
+// freePort asks the kernel for a port nobody listens on.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// nodeArgs are the -c settings of a single broker+controller node on the
+// given ports and data dir, plus extra key=value settings.
+func nodeArgs(port, cport int, dir string, extra ...string) []string {
+	args := []string{
+		"node.id=1",
+		"process.roles=broker,controller",
+		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", port, cport),
+		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", port),
+		"controller.listener.names=CONTROLLER",
+		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", cport),
+		"log.dirs=" + dir,
+		"samsa.metrics.listener=127.0.0.1:0",
+	}
+	return append(args, extra...)
+}
+
+// testNode is an in-process samsa node.
+type testNode struct {
+	t    testing.TB
+	n    *node.Node
+	dir  string
+	port int
+	args []string
+}
+
+// startNode starts an in-process node in a fresh temp dir.
+func startNode(t testing.TB, extra ...string) *testNode {
+	t.Helper()
+	tn := &testNode{t: t, dir: t.TempDir(), port: freePort(t)}
+	tn.args = nodeArgs(tn.port, freePort(t), tn.dir, extra...)
+	tn.start()
+	t.Cleanup(func() { tn.stop() })
+	return tn
+}
+
+func (tn *testNode) start() {
+	tn.t.Helper()
+	cfg, _, err := config.Load("", tn.args)
+	if err != nil {
+		tn.t.Fatalf("config: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("SAMSA_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	n, err := node.New(cfg, logger)
+	if err != nil {
+		tn.t.Fatalf("new node: %v", err)
+	}
+	if err := n.Start(); err != nil {
+		n.Close()
+		tn.t.Fatalf("start node: %v", err)
+	}
+	tn.n = n
+}
+
+// restart closes the node cleanly and starts it again on the same data.
+func (tn *testNode) restart() {
+	tn.t.Helper()
+	tn.stop()
+	tn.start()
+}
+
+func (tn *testNode) stop() {
+	if tn.n != nil {
+		if err := tn.n.Close(); err != nil {
+			tn.t.Errorf("close node: %v", err)
+		}
+		tn.n = nil
+	}
+}
+
+func (tn *testNode) addr() string { return fmt.Sprintf("127.0.0.1:%d", tn.port) }
+
+// client returns a kgo client for the node, closed at test end.
+func (tn *testNode) client(opts ...kgo.Opt) *kgo.Client {
+	tn.t.Helper()
+	return newClient(tn.t, tn.addr(), opts...)
+}
+
+func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func (tn *testNode) admin() *kadm.Client { return kadm.NewClient(tn.client()) }
+
+// createTopic creates a topic and fails the test on any error.
+func createTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+	}
+}
+
+// binary builds cmd/samsa once per test run, for tests that need a real
+// process (kill -9).
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func samsaBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "samsa-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "samsa")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, "github.com/samsa-broker/samsa/cmd/samsa").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatalf("build samsa: %v", buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// procNode is a samsa node running as a child process.
+type procNode struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	args   []string
+	port   int
+	logBuf *strings.Builder
+	logMu  sync.Mutex
+}
+
+func startProc(t testing.TB, dir string, port, cport int, extra ...string) *procNode {
+	t.Helper()
+	p := &procNode{t: t, port: port, args: nodeArgs(port, cport, dir, extra...)}
+	p.start()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (p *procNode) start() {
+	p.t.Helper()
+	var args []string
+	for _, a := range p.args {
+		args = append(args, "-c", a)
+	}
+	p.logBuf = &strings.Builder{}
+	p.cmd = exec.Command(samsaBinary(p.t), args...)
+	p.cmd.Stdout = lockedWriter{&p.logMu, p.logBuf}
+	p.cmd.Stderr = lockedWriter{&p.logMu, p.logBuf}
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start samsa: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", p.addr(), 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.t.Fatalf("samsa did not listen on %s: %s", p.addr(), p.logs())
+}
+
+func (p *procNode) addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
+
+func (p *procNode) logs() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.logBuf.String()
+}
+
+// kill9 kills the process without letting it shut down.
+func (p *procNode) kill9() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		p.cmd = nil
+	}
+}
+
+// kill stops the process with SIGTERM (clean shutdown), then SIGKILL.
+func (p *procNode) kill() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.t.Errorf("samsa did not exit within 10 s of SIGTERM")
+		p.cmd.Process.Kill()
+		<-done
+	}
+	p.cmd = nil
+}
+
+func newAdmin(t testing.TB, addr string) *kadm.Client { return kadm.NewClient(newClient(t, addr)) }
+
+// endOffsets sums the end offsets of every partition of topic.
+func endOffsets(t testing.TB, addr, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := newAdmin(t, addr).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("list end offsets: %v", err)
+	}
+	var total int64
+	offs.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("end offset %s-%d: %v", o.Topic, o.Partition, o.Err)
+		}
+		total += o.Offset
+	})
+	return total
+}
