@@ -2,7 +2,6 @@ package log
 
 import (
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 )
@@ -18,7 +17,7 @@ func oneKiBBatch() []byte {
 
 func BenchmarkAppend(b *testing.B) {
 	cfg := DefaultConfig()
-	l := openTestLog(&testing.T{}, benchDir(b), cfg)
+	l := openTestLog(b, benchDir(b, b.TempDir()), cfg)
 	defer l.Close()
 	batch := oneKiBBatch()
 	now := time.Now()
@@ -38,7 +37,7 @@ func BenchmarkAppend(b *testing.B) {
 func BenchmarkAppendFlushEach(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.FlushMessages = 1
-	l := openTestLog(&testing.T{}, benchDir(b), cfg)
+	l := openTestLog(b, benchDir(b, b.TempDir()), cfg)
 	defer l.Close()
 	b.SetBytes(1024)
 	b.SetParallelism(8)
@@ -61,7 +60,7 @@ func BenchmarkAppendFlushEach(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 16 << 20
-	l := openTestLog(&testing.T{}, benchDir(b), cfg)
+	l := openTestLog(b, benchDir(b, b.TempDir()), cfg)
 	defer l.Close()
 	batch := oneKiBBatch()
 	now := time.Now()
@@ -89,18 +88,4 @@ func BenchmarkRead(b *testing.B) {
 			b.SetBytes(n / int64(b.N))
 		})
 	}
-}
-
-// benchDir is where benchmarks write: SAMSA_BENCH_DIR if set (to measure a
-// particular disk), else a temporary directory.
-func benchDir(b *testing.B) string {
-	if dir := os.Getenv("SAMSA_BENCH_DIR"); dir != "" {
-		d, err := os.MkdirTemp(dir, "samsa-log-bench-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = os.RemoveAll(d) })
-		return d
-	}
-	return b.TempDir()
 }

@@ -23,8 +23,9 @@
 //
 // Lock order (a lock may be taken while holding the ones before it):
 //
-//	Log.writeMu -> Log.mu -> segment.statsMu, indexFile.mu
-//	Log.flushMu is a leaf: it is never held while taking another lock.
+//	Log.writeMu -> Log.mu -> segment.closeMu -> segment.statsMu, indexFile.mu
+//	Log.flushMu is a leaf: it is never held while taking another lock (the
+//	flush itself runs with only a "flushing" flag set).
 //	Manager.mu -> Log locks: GetOrCreate opens or reconfigures a log under
 //	Manager.mu; a Log never calls back into its Manager.
 //	Manager.checkpointMu is a leaf: offsets are collected before it is taken.

@@ -90,7 +90,7 @@ func (c *testClock) Now() time.Time { return c.t }
 func newTestClock() *testClock { return &testClock{t: time.UnixMilli(1_700_000_000_000)} }
 
 // openTestLog opens the log "<dir>/topic-0" with cfg.
-func openTestLog(t *testing.T, dir string, cfg Config, opts ...func(*OpenOptions)) *Log {
+func openTestLog(t testing.TB, dir string, cfg Config, opts ...func(*OpenOptions)) *Log {
 	t.Helper()
 	o := OpenOptions{Dir: filepath.Join(dir, "topic-0"), Config: cfg, CleanShutdown: true, Logger: testLogger(t)}
 	for _, f := range opts {
@@ -103,7 +103,7 @@ func openTestLog(t *testing.T, dir string, cfg Config, opts ...func(*OpenOptions
 	return l
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -169,7 +169,7 @@ func setBase(b []byte, off int64) { record.SetBaseOffset(b, off) }
 // tempDir returns a fresh directory, on tmpfs (/dev/shm) where there is one:
 // these tests simulate crashes and lost writes themselves, so real fsyncs
 // would only make them slow (and slower still on a disk other tests share).
-func tempDir(t *testing.T) string {
+func tempDir(t testing.TB) string {
 	t.Helper()
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		if dir, err := os.MkdirTemp("/dev/shm", "samsa-log-test-"); err == nil {
@@ -178,4 +178,19 @@ func tempDir(t *testing.T) string {
 		}
 	}
 	return t.TempDir()
+}
+
+// benchDir returns a fresh directory under SAMSA_BENCH_DIR when it is set
+// (to measure a particular disk), else dir.
+func benchDir(tb testing.TB, dir string) string {
+	root := os.Getenv("SAMSA_BENCH_DIR")
+	if root == "" {
+		return dir
+	}
+	d, err := os.MkdirTemp(root, "samsa-log-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
 }

@@ -358,12 +358,13 @@ func (m *Manager) GetOrCreate(tp TopicPartition, topicID [16]byte, cfg Config) (
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return nil, fmt.Errorf("create log %s: %w", tp, err)
 	}
+	if err := fsyncDirectory(d.path); err != nil {
+		return nil, fmt.Errorf("create log %s: %w", tp, err)
+	}
 	if topicID != zero {
 		if err := writePartitionMetadata(path, topicID); err != nil {
 			return nil, fmt.Errorf("create log %s: %w", tp, err)
 		}
-	} else if err := fsyncDirectory(d.path); err != nil {
-		return nil, fmt.Errorf("create log %s: %w", tp, err)
 	}
 	l, err := OpenLog(OpenOptions{Dir: path, Config: cfg, CleanShutdown: true, Logger: m.logger, Now: m.cfg.Now, Codecs: m.codecs})
 	if err != nil {

@@ -162,22 +162,39 @@ func (l *Log) MaxTimestamp() (offset int64, timestamp int64) {
 	if best == nil || l.closed {
 		return -1, -1
 	}
-	_, pos, err := best.offsets.lookup(bestOffset)
-	if err == nil {
-		var h record.Header
-		var ok bool
-		pos, h, ok, err = best.scanFor(pos, best.size.Load(), func(h record.Header) bool { return h.MaxTimestamp == bestTs })
-		if err == nil && ok {
-			if off, ts, found, ferr := l.findRecord(best, pos, h, func(r record.Record) bool { return r.Timestamp == bestTs }); ferr == nil && found {
-				return off, ts
-			}
-			return h.BaseOffset, bestTs
-		}
-	}
+	offset, err := l.offsetOfTimestampLocked(best, bestTs, bestOffset)
 	if err != nil {
+		// The segment's stats still name the batch: answer with its last
+		// offset, as Kafka did before KAFKA-16310.
 		l.logger.Warn("max timestamp lookup failed", slog.Any("error", err))
+		return bestOffset, bestTs
 	}
-	return bestOffset, bestTs
+	return offset, bestTs
+}
+
+// offsetOfTimestampLocked finds the first record with timestamp ts in the
+// segment, starting at the batch around offset (its last offset, as the time
+// index records it).
+func (l *Log) offsetOfTimestampLocked(s *segment, ts, offset int64) (int64, error) {
+	_, pos, err := s.offsets.lookup(offset)
+	if err != nil {
+		return 0, err
+	}
+	pos, h, ok, err := s.scanFor(pos, s.size.Load(), func(h record.Header) bool { return h.MaxTimestamp == ts })
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("no batch with max timestamp %d in segment %s", ts, s.logPath)
+	}
+	off, _, found, err := l.findRecord(s, pos, h, func(r record.Record) bool { return r.Timestamp == ts })
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("batch at offset %d has no record with its max timestamp %d", h.BaseOffset, ts)
+	}
+	return off, nil
 }
 
 // findRecord decodes the batch at pos (decompressing it if needed) and

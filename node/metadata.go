@@ -27,23 +27,6 @@ func (n *Node) registration() controller.BrokerRegistration {
 	return reg
 }
 
-// applyImage hosts every partition the image assigns to this node.
-func (n *Node) applyImage(img *controller.Image) error {
-	for _, t := range img.Topics {
-		cfg := n.topicConfig(img, t.Name)
-		for i, p := range t.Partitions {
-			if !isReplica(p.Replicas, n.cfg.NodeID) {
-				continue
-			}
-			tp := plog.TopicPartition{Topic: t.Name, Partition: int32(i)}
-			if err := n.replicas.ApplyState(tp, partitionState(t, p), cfg); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // applyDelta is the replica manager's only source of roles (design.md:
 // "learns you now lead tp at epoch 7 only from a delta"). It runs in
 // metadata order on the controller's apply path.

@@ -132,12 +132,9 @@ func (n *Node) bindListeners() error {
 // every listener.
 func (n *Node) Start() error {
 	ctx := context.Background()
-	// Deltas from now on reach the replica manager; the image as of now is
-	// applied once, as a delta from nothing.
+	// Subscribe hands the image as of now to applyDelta as a delta from
+	// nothing, then every later change, in order.
 	n.ctrl.Subscribe(n.applyDelta)
-	if err := n.applyImage(n.ctrl.Image()); err != nil {
-		return fmt.Errorf("apply metadata: %w", err)
-	}
 	epoch, err := n.ctrl.RegisterBroker(ctx, n.registration())
 	if err != nil {
 		return fmt.Errorf("register broker %d: %w", n.cfg.NodeID, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -90,17 +91,11 @@ func (b *bench) run(ctx context.Context) *report {
 	if b.opts.wantWorkload(workloadThroughput) {
 		r.Throughput = b.runThroughputs(ctx)
 	}
-	var skipped []string
-	for _, w := range processWorkloads() {
-		if b.opts.wantWorkload(w) && !samsaProcesses {
-			skipped = append(skipped, w)
-		}
-	}
-	if len(skipped) > 0 {
+	if samsaProcesses {
+		b.runProcessWorkloads(ctx, r)
+	} else if skipped := slices.DeleteFunc(processWorkloads(), func(w string) bool { return !b.opts.wantWorkload(w) }); len(skipped) > 0 {
 		b.logger.Info("skipping workloads that start samsa's process: samsa is not among --brokers or --samsa-addr is set",
 			slog.String("workloads", strings.Join(skipped, ",")))
-	} else {
-		b.runProcessWorkloads(ctx, r)
 	}
 	r.Host.LoadEnd = loadAverage()
 	r.checkTargets()
@@ -205,8 +200,8 @@ func (b *bench) throughputRun(ctx context.Context, broker string, run int) (samp
 	if pd, ok := dep.(*processDeployment); ok {
 		if broker == brokerSamsa {
 			b.keepSeeded(err == nil, &seededNode{node: pd.node, dir: nodeDir, topic: topic})
-		} else if !b.opts.Keep {
-			os.RemoveAll(nodeDir)
+		} else {
+			b.removeDir(nodeDir)
 		}
 	}
 	return sample, err
@@ -247,11 +242,19 @@ func (b *bench) keepSeeded(ok bool, n *seededNode) {
 	if ok {
 		drop, b.seeded = b.seeded, n
 	}
-	if drop == nil || b.opts.Keep {
+	if drop != nil {
+		b.removeDir(drop.dir)
+	}
+}
+
+// removeDir deletes a node directory the run no longer needs, unless --keep
+// is set; what cannot be removed goes with the work directory at the end.
+func (b *bench) removeDir(dir string) {
+	if b.opts.Keep {
 		return
 	}
-	if err := os.RemoveAll(drop.dir); err != nil {
-		b.logger.Warn("could not remove data dir", slog.String("dir", drop.dir), slog.Any("err", err))
+	if err := os.RemoveAll(dir); err != nil {
+		b.logger.Warn("could not remove node directory", slog.String("dir", dir), slog.Any("err", err))
 	}
 }
 
@@ -310,9 +313,7 @@ func (b *bench) recovery(ctx context.Context) (recoveryResult, error) {
 		return recoveryResult{}, b.samsaBuildErr
 	}
 	dir := filepath.Join(b.workDir, "samsa-recovery")
-	if !b.opts.Keep {
-		defer os.RemoveAll(dir)
-	}
+	defer b.removeDir(dir)
 	node, err := newBrokerNode(brokerSamsa, []string{b.samsaBin}, dir, 1, b.opts.SamsaConfig, b.logger)
 	if err != nil {
 		return recoveryResult{}, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,8 +112,8 @@ type brokerProcess struct {
 	waitErr   error         // valid after exited is closed
 }
 
-// start execs the node's binary. The returned startedAt is taken just before
-// the exec so start-up timings include the whole process start.
+// start execs the node's command. The process's startedAt is taken just
+// before the exec, so start-up timings include the whole process start.
 func (n *brokerNode) start() (*brokerProcess, error) {
 	logFile, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -122,7 +123,7 @@ func (n *brokerNode) start() (*brokerProcess, error) {
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "--- samsa-bench: starting %s at %s\n", n.command[0], time.Now().Format(time.RFC3339Nano))
 
-	cmd := exec.Command(n.command[0], append(n.command[1:len(n.command):len(n.command)], n.args()...)...)
+	cmd := exec.Command(n.command[0], slices.Concat(n.command[1:], n.args())...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = childProcAttr()

@@ -37,8 +37,8 @@ func processWorkloads() []string {
 }
 
 // options is everything the command line can set. Its zero value is not
-// useful; parseOptions fills in the defaults, which are the targets' own
-// numbers from the benchmark issue.
+// useful; parseOptions fills in the defaults, which are the workloads of the
+// benchmark issue.
 type options struct {
 	Brokers   []string `json:"brokers"`
 	Workloads []string `json:"workloads"`

@@ -180,14 +180,14 @@ func (r *report) checkTargets() {
 			return "", false, false
 		}
 		v := r.Throughput.Ratios.ProduceMBps
-		return fmt.Sprintf("%.2fx", v), v >= targetThroughputRatio, true
+		return fmt.Sprintf("%.3fx", v), v >= targetThroughputRatio, true
 	})
 	add("consume throughput", fmt.Sprintf("samsa/kfake >= %d", targetThroughputRatio), func() (string, bool, bool) {
 		if r.Throughput == nil || r.Throughput.Ratios == nil {
 			return "", false, false
 		}
 		v := r.Throughput.Ratios.ConsumeMBps
-		return fmt.Sprintf("%.2fx", v), v >= targetThroughputRatio, true
+		return fmt.Sprintf("%.3fx", v), v >= targetThroughputRatio, true
 	})
 	add("start-up to first Metadata", fmt.Sprintf("< %d ms", targetStartupMs), func() (string, bool, bool) {
 		if r.Startup == nil || r.Startup.Error != "" {
