@@ -195,4 +195,3 @@ func TestBadBatchesRefusedAndNothingStored(t *testing.T) {
 		t.Fatalf("good batch after bad ones: %v", kerr.ErrorForCode(got.ErrorCode))
 	}
 }
-

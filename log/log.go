@@ -210,7 +210,8 @@ func (l *Log) closeDurablyLocked() error {
 	return l.producers.TakeSnapshot(l.leo.Load())
 }
 
-// Delete closes the log and removes its directory.
+// Delete closes the log and removes its directory. A log owned by a
+// Manager is deleted through Manager.Delete, which also forgets it.
 func (l *Log) Delete() error {
 	cerr := l.Close()
 	if err := os.RemoveAll(l.dir); err != nil {
