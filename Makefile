@@ -32,7 +32,7 @@ kcat: build
 	scripts/kcat-check.sh bin/samsa
 
 bench:
-	$(GO) run ./cmd/samsa-bench
+	$(GO) run ./cmd/samsa-bench --json bench.json
 
 # Short fuzz runs of every decoder; longer ones: make fuzz FUZZTIME=10m
 FUZZTIME ?= 20s

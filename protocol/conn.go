@@ -27,7 +27,7 @@ const (
 	// maxRetainedEncodeBuffer is the largest response encoding buffer a
 	// connection keeps between responses; one big fetch response should
 	// not pin its size for the connection's lifetime.
-	maxRetainedEncodeBuffer = 1 << 20
+	maxRetainedEncodeBuffer = 16 << 20
 )
 
 // errHandlerPanic is returned in place of a recovered panic, which has

@@ -88,6 +88,13 @@ func readFrame(r io.Reader, maxSize int32) ([]byte, error) {
 // it knows which versions the broker speaks (KIP-511; Kafka's
 // ApiVersionsResponse.json documents the exception).
 func appendResponseFrame(dst []byte, correlationID int32, resp kmsg.Response) []byte {
+	// Fetch responses are mostly record bytes: reserve room for them up
+	// front so a multi-megabyte response is copied once, not regrown.
+	if hint := responseSizeHint(resp); cap(dst)-len(dst) < hint {
+		grown := make([]byte, len(dst), len(dst)+hint)
+		copy(grown, dst)
+		dst = grown
+	}
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(correlationID))
@@ -97,4 +104,22 @@ func appendResponseFrame(dst []byte, correlationID int32, resp kmsg.Response) []
 	dst = resp.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	return dst
+}
+
+// responseSizeHint estimates the encoded size of responses that carry
+// record batches; other responses are small and get 0.
+func responseSizeHint(resp kmsg.Response) int {
+	fr, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range fr.Topics {
+		t := &fr.Topics[i]
+		n += 64 + len(t.Topic)
+		for j := range t.Partitions {
+			n += 96 + len(t.Partitions[j].RecordBatches)
+		}
+	}
+	return n
 }
