@@ -3,7 +3,7 @@ GO ?= go
 # Packages with goroutines and locks: always tested under the race detector.
 RACE_PKGS = ./protocol/... ./replica/... ./log/... ./controller/... ./node/... ./handlers/...
 
-.PHONY: run build test vet race unit integration kcat bench fuzz clean
+.PHONY: run build test vet race unit integration kcat bench fuzz clean cluster franz-suite
 
 run:
 	$(GO) run ./cmd/samsa
@@ -30,6 +30,10 @@ integration:
 # loudly when kcat is not installed (.ci/run installs it).
 kcat: build
 	scripts/kcat-check.sh bin/samsa
+
+# A 3-node cluster on one machine (see README).
+cluster: build
+	scripts/cluster.sh bin/samsa
 
 bench:
 	$(GO) run ./cmd/samsa-bench --json bench.json

@@ -57,6 +57,12 @@ func (c *Controller) AlterConfigs(ctx context.Context, changes []ConfigChange, i
 	defer c.opMu.Unlock()
 	img := c.Image()
 	results := make([]ConfigChangeResult, len(changes))
+	if err := c.checkActiveLocked(); err != nil {
+		for i, ch := range changes {
+			results[i] = ConfigChangeResult{Resource: ch.Resource, Err: err}
+		}
+		return results
+	}
 	seen := map[ConfigResource]int{}
 	for _, ch := range changes {
 		seen[ch.Resource]++

@@ -8,11 +8,21 @@
 // into records (topics.go, configs.go, brokers.go), and the broker-side
 // metadata view, which applies what the quorum commits.
 //
-// The single-node foundation stores the log in a local durable file
-// (LocalQuorum, localquorum.go, format in FORMAT.md). A replicated quorum is a
-// second Quorum implementation driving the same StateMachine; nothing else
-// changes.
+// The metadata log is replicated by RaftQuorum (raft_quorum.go): hashicorp/raft
+// with one voter or several (controller.quorum.voters) and broker-only nodes as
+// observers (non-voters), its connections sharing the node's ports through
+// RaftStream (raft_stream.go), its entries applied by raftFSM (raft_fsm.go).
+// Every node applies the same entries to its own image; the Controller is
+// active only on the quorum's leader and follows leadership changes
+// (controller.go). LocalQuorum (localquorum.go) is the original single-node
+// log in a local file, kept for tests. Formats in FORMAT.md.
 //
-// Lock order: Controller.opMu, then the quorum's own lock, then the loader's
-// lock (held while the image is replaced and deltas are delivered).
+// Broker lifecycle (KRaft's heartbeat manager and replication control) is
+// lifecycle.go (sessions, session expiry), heartbeat.go (BrokerHeartbeat,
+// controlled shutdown), election.go (pure election and ISR decisions) and
+// alter_partition.go (ISR changes proposed by leaders).
+//
+// Lock order: Controller.opMu, then brokerLifecycle.mu (never held across a
+// Propose), then the quorum's own lock, then the loader's lock (held while
+// the image is replaced and deltas are delivered).
 package controller

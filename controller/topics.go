@@ -81,6 +81,12 @@ func (c *Controller) CreateTopics(ctx context.Context, topics []CreateTopic, val
 	defer c.opMu.Unlock()
 	img := c.Image()
 	results := make([]CreateTopicResult, len(topics))
+	if err := c.checkActiveLocked(); err != nil {
+		for i, t := range topics {
+			results[i] = CreateTopicResult{Name: t.Name, Err: err}
+		}
+		return results
+	}
 	seen := map[string]int{}
 	for _, t := range topics {
 		seen[t.Name]++
@@ -338,6 +344,12 @@ func (c *Controller) DeleteTopics(ctx context.Context, topics []TopicRef) []Dele
 	defer c.opMu.Unlock()
 	img := c.Image()
 	results := make([]DeleteTopicResult, len(topics))
+	if err := c.checkActiveLocked(); err != nil {
+		for i, ref := range topics {
+			results[i] = DeleteTopicResult{Name: ref.Name, ID: ref.ID, Err: err}
+		}
+		return results
+	}
 	if !c.cfg.Broker.DeleteTopicEnable {
 		for i, ref := range topics {
 			results[i] = DeleteTopicResult{Name: ref.Name, ID: ref.ID,
@@ -422,6 +434,12 @@ func (c *Controller) CreatePartitions(ctx context.Context, reqs []CreatePartitio
 	defer c.opMu.Unlock()
 	img := c.Image()
 	results := make([]CreatePartitionsResult, len(reqs))
+	if err := c.checkActiveLocked(); err != nil {
+		for i, r := range reqs {
+			results[i] = CreatePartitionsResult{Topic: r.Topic, Err: err}
+		}
+		return results
+	}
 	seen := map[string]int{}
 	for _, r := range reqs {
 		seen[r.Topic]++

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,33 +30,94 @@ const (
 
 func (h *Handlers) metadata(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
 	r := req.Body.(*kmsg.MetadataRequest)
-	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	img := h.d.Controller.Image()
-
 	allTopics := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	autoCreate := h.d.Config.AutoCreateTopicsEnable && (r.Version < 4 || r.AllowAutoTopicCreation)
 
-	if !allTopics {
-		// Create the missing topics first, in one controller call, so the
-		// answer below already describes them.
-		var missing []controller.CreateTopic
+	var missing []string
+	if !allTopics && autoCreate {
 		for _, rt := range r.Topics {
 			if rt.Topic == nil || *rt.Topic == "" {
 				continue
 			}
-			if _, ok := img.Topic(*rt.Topic); !ok && autoCreate && !isInternalTopic(*rt.Topic) && validTopicName(*rt.Topic) {
-				missing = append(missing, controller.CreateTopic{Name: *rt.Topic, NumPartitions: -1, ReplicationFactor: -1})
+			if _, ok := img.Topic(*rt.Topic); !ok && !isInternalTopic(*rt.Topic) && validTopicName(*rt.Topic) {
+				missing = append(missing, *rt.Topic)
 			}
 		}
-		createErrs := map[string]error{}
-		if len(missing) > 0 {
-			for _, res := range h.d.Controller.CreateTopics(ctx, missing, false) {
-				if res.Err != nil && !isErr(res.Err, kerr.TopicAlreadyExists) {
-					createErrs[res.Name] = res.Err
+	}
+	if len(missing) == 0 {
+		return respond(h.buildMetadata(req, img, nil))
+	}
+	// Creating goes through the active controller: wait for it off the
+	// read goroutine, then describe the topics as this node now sees them.
+	return protocol.Reply{Wait: func() kmsg.Response {
+		createErrs := h.autoCreateTopics(ctx, missing)
+		return h.buildMetadata(req, h.d.Controller.Image(), createErrs)
+	}}, nil
+}
+
+// autoCreateTopics creates topics with the broker's default partitions and
+// replication factor, as Kafka's AutoTopicCreationManager does, and returns
+// the errors other than TOPIC_ALREADY_EXISTS by topic name.
+func (h *Handlers) autoCreateTopics(ctx context.Context, names []string) map[string]error {
+	errs := map[string]error{}
+	if h.forwarding() {
+		cr := kmsg.NewPtrCreateTopicsRequest()
+		cr.Version = createTopicsAPI.max
+		cr.TimeoutMillis = 30000
+		for _, name := range names {
+			t := kmsg.NewCreateTopicsRequestTopic()
+			t.Topic, t.NumPartitions, t.ReplicationFactor = name, -1, -1
+			cr.Topics = append(cr.Topics, t)
+		}
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		kr, err := h.d.Forward.Forward(fctx, cr)
+		if err != nil {
+			for _, name := range names {
+				errs[name] = err
+			}
+			return errs
+		}
+		created := map[string]bool{}
+		for _, t := range kr.(*kmsg.CreateTopicsResponse).Topics {
+			switch {
+			case t.ErrorCode == 0:
+				created[t.Topic] = true
+			case t.ErrorCode != kerr.TopicAlreadyExists.Code:
+				errs[t.Topic] = fmt.Errorf("auto-create %q: %w", t.Topic, kerr.ErrorForCode(t.ErrorCode))
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, metadataSettleTimeout)
+		defer cancel()
+		h.d.WaitMetadata(wctx, func(img *controller.Image) bool {
+			for name := range created {
+				if _, ok := img.Topic(name); !ok {
+					return false
 				}
 			}
-			img = h.d.Controller.Image()
+			return true
+		})
+		return errs
+	}
+	creates := make([]controller.CreateTopic, len(names))
+	for i, name := range names {
+		creates[i] = controller.CreateTopic{Name: name, NumPartitions: -1, ReplicationFactor: -1}
+	}
+	for _, res := range h.d.Controller.CreateTopics(ctx, creates, false) {
+		if res.Err != nil && !isErr(res.Err, kerr.TopicAlreadyExists) {
+			errs[res.Name] = res.Err
 		}
+	}
+	return errs
+}
+
+// buildMetadata answers from one metadata image.
+func (h *Handlers) buildMetadata(req *protocol.Request, img *controller.Image, createErrs map[string]error) *kmsg.MetadataResponse {
+	r := req.Body.(*kmsg.MetadataRequest)
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	allTopics := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
+	if !allTopics {
 		for _, rt := range r.Topics {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
@@ -117,7 +179,7 @@ func (h *Handlers) metadata(ctx context.Context, req *protocol.Request) (protoco
 	if r.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = clusterAuthorizedOps
 	}
-	return respond(resp)
+	return resp
 }
 
 func (h *Handlers) describeTopic(img *controller.Image, t *controller.TopicImage, includeOps bool) kmsg.MetadataResponseTopic {

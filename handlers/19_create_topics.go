@@ -37,6 +37,27 @@ const clusterMetadataTopic = "__cluster_metadata"
 func (h *Handlers) createTopics(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
 	r := req.Body.(*kmsg.CreateTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	if h.forwarding() {
+		return h.forward(ctx, req, func(kr kmsg.Response, err error) {
+			code, msg := h.errorCode(err)
+			resp := kr.(*kmsg.CreateTopicsResponse)
+			for _, rt := range r.Topics {
+				st := kmsg.NewCreateTopicsResponseTopic()
+				st.Topic, st.ErrorCode, st.ErrorMessage = rt.Topic, code, msg
+				resp.Topics = append(resp.Topics, st)
+			}
+		}, func(kr kmsg.Response, img *controller.Image) bool {
+			if r.ValidateOnly {
+				return true
+			}
+			for _, t := range kr.(*kmsg.CreateTopicsResponse).Topics {
+				if _, ok := img.Topic(t.Topic); t.ErrorCode == 0 && !ok {
+					return false
+				}
+			}
+			return true
+		})
+	}
 
 	// slot is one answered topic: an error found here, or the
 	// controller's result at index create.

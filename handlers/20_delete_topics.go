@@ -25,6 +25,33 @@ var deleteTopicsAPI = api{key: 20, min: 1, max: 6, handle: (*Handlers).deleteTop
 func (h *Handlers) deleteTopics(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
 	r := req.Body.(*kmsg.DeleteTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	if h.forwarding() {
+		return h.forward(ctx, req, func(kr kmsg.Response, err error) {
+			code, msg := h.errorCode(err)
+			resp := kr.(*kmsg.DeleteTopicsResponse)
+			for _, ref := range deleteTopicRefs(r) {
+				st := kmsg.NewDeleteTopicsResponseTopic()
+				name := ref.Name
+				st.Topic, st.TopicID, st.ErrorCode, st.ErrorMessage = &name, ref.ID, code, msg
+				resp.Topics = append(resp.Topics, st)
+			}
+		}, func(kr kmsg.Response, img *controller.Image) bool {
+			for _, t := range kr.(*kmsg.DeleteTopicsResponse).Topics {
+				if t.ErrorCode != 0 {
+					continue
+				}
+				if _, ok := img.TopicByID(t.TopicID); ok && t.TopicID != ([16]byte{}) {
+					return false
+				}
+				if t.Topic != nil {
+					if _, ok := img.Topic(*t.Topic); ok {
+						return false
+					}
+				}
+			}
+			return true
+		})
+	}
 
 	refs := deleteTopicRefs(r)
 	if !h.d.Config.DeleteTopicEnable {

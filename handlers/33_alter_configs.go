@@ -29,6 +29,17 @@ var alterConfigsAPI = api{key: 33, min: 0, max: 2, handle: (*Handlers).alterConf
 func (h *Handlers) alterConfigs(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
 	r := req.Body.(*kmsg.AlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	if h.forwarding() {
+		return h.forward(ctx, req, func(kr kmsg.Response, err error) {
+			code, msg := h.errorCode(err)
+			resp := kr.(*kmsg.AlterConfigsResponse)
+			for _, rr := range r.Resources {
+				res := kmsg.NewAlterConfigsResponseResource()
+				res.ResourceType, res.ResourceName, res.ErrorCode, res.ErrorMessage = rr.ResourceType, rr.ResourceName, code, msg
+				resp.Resources = append(resp.Resources, res)
+			}
+		}, nil)
+	}
 
 	alts := make([]configAlteration, len(r.Resources))
 	for i, rr := range r.Resources {
@@ -145,7 +156,9 @@ func (h *Handlers) checkCurrentNodeID(name string) error {
 	if err != nil {
 		return err
 	}
-	if id != h.d.NodeID {
+	// Requests reach the controller forwarded from any broker; the
+	// registered-broker check there replaces this one.
+	if id != h.d.NodeID && !h.controllerRole {
 		return fmt.Errorf("%w: Unexpected broker id, expected %d, but received %s", kerr.InvalidRequest, h.d.NodeID, name)
 	}
 	return nil

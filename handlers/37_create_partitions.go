@@ -24,6 +24,30 @@ var createPartitionsAPI = api{key: 37, min: 0, max: 3, handle: (*Handlers).creat
 func (h *Handlers) createPartitions(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
 	r := req.Body.(*kmsg.CreatePartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	if h.forwarding() {
+		return h.forward(ctx, req, func(kr kmsg.Response, err error) {
+			code, msg := h.errorCode(err)
+			resp := kr.(*kmsg.CreatePartitionsResponse)
+			for _, rt := range r.Topics {
+				st := kmsg.NewCreatePartitionsResponseTopic()
+				st.Topic, st.ErrorCode, st.ErrorMessage = rt.Topic, code, msg
+				resp.Topics = append(resp.Topics, st)
+			}
+		}, func(kr kmsg.Response, img *controller.Image) bool {
+			if r.ValidateOnly {
+				return true
+			}
+			for i, t := range kr.(*kmsg.CreatePartitionsResponse).Topics {
+				if t.ErrorCode != 0 || i >= len(r.Topics) {
+					continue
+				}
+				if ti, ok := img.Topic(t.Topic); ok && int32(len(ti.Partitions)) < r.Topics[i].Count {
+					return false
+				}
+			}
+			return true
+		})
+	}
 
 	reqs := make([]controller.CreatePartitions, len(r.Topics))
 	for i, rt := range r.Topics {

@@ -25,6 +25,17 @@ var incrementalAlterConfigsAPI = api{key: 44, min: 0, max: 1, handle: (*Handlers
 func (h *Handlers) incrementalAlterConfigs(ctx context.Context, req *protocol.Request) (protocol.Reply, error) {
 	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	if h.forwarding() {
+		return h.forward(ctx, req, func(kr kmsg.Response, err error) {
+			code, msg := h.errorCode(err)
+			resp := kr.(*kmsg.IncrementalAlterConfigsResponse)
+			for _, rr := range r.Resources {
+				res := kmsg.NewIncrementalAlterConfigsResponseResource()
+				res.ResourceType, res.ResourceName, res.ErrorCode, res.ErrorMessage = rr.ResourceType, rr.ResourceName, code, msg
+				resp.Resources = append(resp.Resources, res)
+			}
+		}, nil)
+	}
 
 	alts := make([]configAlteration, len(r.Resources))
 	for i, rr := range r.Resources {

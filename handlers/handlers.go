@@ -35,6 +35,13 @@ type Deps struct {
 	Codecs      *record.Codecs
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Forward sends controller-bound requests (topic and config changes)
+	// to the active controller; set on broker listeners, nil on the
+	// controller listener, which executes them.
+	Forward Forwarder
+	// WaitMetadata blocks until this node's metadata image satisfies pred
+	// or ctx ends.
+	WaitMetadata func(ctx context.Context, pred func(*controller.Image) bool) bool
 }
 
 // api is one served API key: its advertised versions and its handler.
@@ -63,6 +70,7 @@ func apis() []api {
 		createPartitionsAPI,
 		incrementalAlterConfigsAPI,
 		describeClusterAPI,
+		describeQuorumAPI,
 	}
 }
 
@@ -70,18 +78,49 @@ func apis() []api {
 type Handlers struct {
 	d     Deps
 	table map[int16]api
+	// controllerRole marks the handler set of the CONTROLLER listener.
+	controllerRole bool
 }
 
-// New returns the handlers for one node.
-func New(d Deps) *Handlers {
+// New returns the handlers of a node's broker listeners.
+func New(d Deps) *Handlers { return newHandlers(d, apis(), false) }
+
+// NewController returns the handlers of a node's CONTROLLER listener: the
+// requests brokers send to the active controller.
+func NewController(d Deps) *Handlers {
+	d.Forward = nil
+	return newHandlers(d, controllerAPIs(), true)
+}
+
+func newHandlers(d Deps, served []api, controllerRole bool) *Handlers {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	h := &Handlers{d: d, table: make(map[int16]api)}
-	for _, a := range apis() {
+	h := &Handlers{d: d, table: make(map[int16]api), controllerRole: controllerRole}
+	for _, a := range served {
 		h.table[a.key] = a
 	}
 	return h
+}
+
+// controllerAPIs are served on the CONTROLLER listener (Kafka's
+// ControllerApis): broker lifecycle, ISR changes, producer ID blocks, the
+// quorum's description, and the topic and config changes brokers forward.
+func controllerAPIs() []api {
+	return []api{
+		createTopicsAPI,
+		deleteTopicsAPI,
+		alterConfigsAPI,
+		createPartitionsAPI,
+		incrementalAlterConfigsAPI,
+		describeQuorumAPI,
+		brokerRegistrationAPI,
+		brokerHeartbeatAPI,
+		unregisterBrokerAPI,
+		alterPartitionAPI,
+		allocateProducerIDsAPI,
+		describeClusterAPI,
+	}
 }
 
 // Versions is the ApiVersions table: every served key and its range,

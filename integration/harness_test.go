@@ -118,7 +118,12 @@ func (tn *testNode) client(opts ...kgo.Opt) *kgo.Client {
 
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	return newClientSeeds(t, []string{addr}, opts...)
+}
+
+func newClientSeeds(t testing.TB, seeds []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
 	if err != nil {
 		t.Fatalf("kgo client: %v", err)
 	}
@@ -149,6 +154,10 @@ var buildOnce struct {
 
 func samsaBinary(t testing.TB) string {
 	t.Helper()
+	// SAMSA_BIN runs a binary built elsewhere (e.g. by make).
+	if p := os.Getenv("SAMSA_BIN"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "samsa-bin")
 		if err != nil {
@@ -179,8 +188,17 @@ type procNode struct {
 
 func startProc(t testing.TB, dir string, port, cport int, extra ...string) *procNode {
 	t.Helper()
+	p := startProcAsync(t, dir, port, cport, extra...)
+	p.waitListening()
+	return p
+}
+
+// startProcAsync starts the process without waiting for it to listen, so a
+// cluster's nodes can start together.
+func startProcAsync(t testing.TB, dir string, port, cport int, extra ...string) *procNode {
+	t.Helper()
 	p := &procNode{t: t, port: port, args: nodeArgs(port, cport, dir, extra...)}
-	p.start()
+	p.spawn()
 	t.Cleanup(func() { p.kill() })
 	return p
 }
@@ -198,6 +216,12 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func (p *procNode) start() {
 	p.t.Helper()
+	p.spawn()
+	p.waitListening()
+}
+
+func (p *procNode) spawn() {
+	p.t.Helper()
 	var args []string
 	for _, a := range p.args {
 		args = append(args, "-c", a)
@@ -209,6 +233,10 @@ func (p *procNode) start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatalf("start samsa: %v", err)
 	}
+}
+
+func (p *procNode) waitListening() {
+	p.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", p.addr(), 100*time.Millisecond)

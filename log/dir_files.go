@@ -94,12 +94,10 @@ func readMetaProperties(dir string) (mp metaProperties, ok bool, err error) {
 	}
 	mp.nodeID = int32(id)
 	mp.clusterID = props["cluster.id"]
-	if s, ok := props["directory.id"]; ok {
+	if s, ok := props["directory.id"]; ok { // absent in files of older Kafka versions: the caller adds one
 		if mp.directoryID, err = decodeUUID(s); err != nil {
 			return mp, false, fmt.Errorf("read %s: directory.id: %w", path, err)
 		}
-	} else {
-		mp.directoryID = randomDirectoryID() // written back by the caller
 	}
 	return mp, true, nil
 }

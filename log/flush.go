@@ -80,15 +80,10 @@ func (l *Log) flushOnce() error {
 		}
 	}
 	l.lastFlushMs.Store(l.now().UnixMilli())
-	if l.truncations.Load() != gen {
-		return nil
+	if l.truncations.Load() == gen {
+		l.advanceRecoveryPoint(target)
 	}
-	for {
-		rp := l.recoveryPoint.Load()
-		if rp >= target || l.recoveryPoint.CompareAndSwap(rp, target) {
-			return nil
-		}
-	}
+	return nil
 }
 
 // maybeFlushMessages fsyncs when flush.messages = N > 1 records are

@@ -242,20 +242,13 @@ func offsetEntryAt(buf []byte, i int) (rel uint32, pos uint32) {
 func (o *offsetIndex) lookup(target int64) (offset int64, position int64, err error) {
 	offset, position = o.baseOffset, 0
 	err = o.withEntries(func(buf []byte) error {
-		n := len(buf) / offsetIndexEntrySize
-		// Find the first entry above target; the one before it is the answer.
-		lo, hi := 0, n
-		for lo < hi {
-			mid := int(uint(lo+hi) >> 1)
-			rel, _ := offsetEntryAt(buf, mid)
-			if o.baseOffset+int64(rel) <= target {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
-		if lo > 0 {
-			rel, pos := offsetEntryAt(buf, lo-1)
+		// The first entry above target; the one before it is the answer.
+		i := sort.Search(len(buf)/offsetIndexEntrySize, func(i int) bool {
+			rel, _ := offsetEntryAt(buf, i)
+			return o.baseOffset+int64(rel) > target
+		})
+		if i > 0 {
+			rel, pos := offsetEntryAt(buf, i-1)
 			offset, position = o.baseOffset+int64(rel), int64(pos)
 		}
 		return nil
@@ -299,18 +292,12 @@ func timeEntryAt(buf []byte, i int) (ts int64, rel uint32) {
 func (t *timeIndex) lookup(ts int64) (timestamp, offset int64, err error) {
 	timestamp, offset = -1, t.baseOffset
 	err = t.withEntries(func(buf []byte) error {
-		n := len(buf) / timeIndexEntrySize
-		lo, hi := 0, n
-		for lo < hi {
-			mid := int(uint(lo+hi) >> 1)
-			if e, _ := timeEntryAt(buf, mid); e <= ts {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
-		if lo > 0 {
-			e, rel := timeEntryAt(buf, lo-1)
+		i := sort.Search(len(buf)/timeIndexEntrySize, func(i int) bool {
+			e, _ := timeEntryAt(buf, i)
+			return e > ts
+		})
+		if i > 0 {
+			e, rel := timeEntryAt(buf, i-1)
 			timestamp, offset = e, t.baseOffset+int64(rel)
 		}
 		return nil

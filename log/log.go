@@ -35,6 +35,7 @@ type Log struct {
 	cfg    atomic.Pointer[Config]
 	epochs *LeaderEpochCache
 	codecs *record.Codecs
+	now    func() time.Time // for what no caller times (segment deletion, flush times)
 
 	writeMu   sync.Mutex
 	producers *ProducerStateManager // guarded by writeMu
@@ -51,7 +52,6 @@ type Log struct {
 	lastFlushMs   atomic.Int64
 	dirDirty      atomic.Bool  // segment files were created or removed since the directory's last fsync
 	truncations   atomic.Int64 // bumped by every truncation, so a flush racing one does not move the recovery point
-	now           func() time.Time
 
 	flushMu   sync.Mutex
 	flushCond *sync.Cond   // signalled when a flush ends
@@ -135,6 +135,16 @@ func (l *Log) expireProducers(now time.Time) int {
 }
 
 func (l *Log) config() Config { return *l.cfg.Load() }
+
+// advanceRecoveryPoint moves the recovery point up to offset, never down.
+func (l *Log) advanceRecoveryPoint(offset int64) {
+	for {
+		rp := l.recoveryPoint.Load()
+		if rp >= offset || l.recoveryPoint.CompareAndSwap(rp, offset) {
+			return
+		}
+	}
+}
 
 // activeSegmentLocked returns the last segment. Requires writeMu or mu.
 func (l *Log) activeSegmentLocked() *segment { return l.segments[len(l.segments)-1] }

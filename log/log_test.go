@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/samsa-broker/samsa/record"
@@ -84,23 +85,11 @@ func TestReadBounds(t *testing.T) {
 				bases = append(bases, h.BaseOffset)
 				data = data[h.Size():]
 			}
-			if !equalInt64s(bases, tt.wantBases) {
+			if !slices.Equal(bases, tt.wantBases) {
 				t.Fatalf("batches %v, want %v", bases, tt.wantBases)
 			}
 		})
 	}
-}
-
-func equalInt64s(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestIndexLookupFindsBatchForRandomOffsets(t *testing.T) {
@@ -235,7 +224,7 @@ func TestAppendAsFollowerKeepsOffsetsAndEpochs(t *testing.T) {
 	if follower.LogEndOffset() != 60 {
 		t.Fatalf("follower log end offset %d", follower.LogEndOffset())
 	}
-	if got, want := follower.LeaderEpochCache().Entries(), leader.LeaderEpochCache().Entries(); !equalEpochs(got, want) {
+	if got, want := follower.LeaderEpochCache().Entries(), leader.LeaderEpochCache().Entries(); !slices.Equal(got, want) {
 		t.Fatalf("follower epochs %v, leader %v", got, want)
 	}
 	checkContiguous(t, readAll(t, follower, 0), 0, 60)
@@ -266,18 +255,6 @@ func TestAppendAsFollowerKeepsOffsetsAndEpochs(t *testing.T) {
 	if res, err := follower.AppendAsFollower(nil, now); err != nil || res.BaseOffset != 72 {
 		t.Fatalf("empty follower append: %+v, %v", res, err)
 	}
-}
-
-func equalEpochs(a, b []EpochEntry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestClosedLogRefusesUse(t *testing.T) {

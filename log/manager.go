@@ -166,11 +166,12 @@ func (m *Manager) openDir(path string) (d *logDir, err error) {
 	if found && mp.nodeID != m.cfg.NodeID {
 		return nil, fmt.Errorf("log dir %s belongs to node %d, this is node %d", path, mp.nodeID, m.cfg.NodeID)
 	}
-	if !found {
-		mp = metaProperties{nodeID: m.cfg.NodeID, directoryID: randomDirectoryID()}
-	}
-	if err := writeMetaProperties(path, mp); err != nil {
-		return nil, fmt.Errorf("log dir %s: %w", path, err)
+	if !found || mp.directoryID == ([16]byte{}) {
+		mp.nodeID = m.cfg.NodeID
+		mp.directoryID = randomDirectoryID()
+		if err := writeMetaProperties(path, mp); err != nil {
+			return nil, fmt.Errorf("log dir %s: %w", path, err)
+		}
 	}
 	_, statErr := os.Stat(filepath.Join(path, cleanShutdownFile))
 	return &logDir{path: path, lock: lock, meta: mp, cleanShutdown: statErr == nil}, nil
@@ -218,49 +219,57 @@ func (m *Manager) loadLogs() error {
 	var (
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
 	)
-	work := make(chan job)
-	for range min(runtime.GOMAXPROCS(0), max(len(jobs), 1)) {
+	forEachParallel(jobs, func(j job) {
+		path := filepath.Join(j.dir.path, j.name)
+		if j.removeDelete {
+			if err := os.RemoveAll(path); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("remove deleted log %s: %w", path, err))
+				mu.Unlock()
+			}
+			return
+		}
+		tp, err := ParseTopicPartitionDir(j.name)
+		if err != nil {
+			m.logger.Warn("skipping directory that is not a partition log", slog.String("path", path), slog.Any("error", err))
+			return
+		}
+		ml, err := m.openLog(j.dir, tp, j.recovery, j.logStarts)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case m.logs[tp] != nil:
+			errs = append(errs, fmt.Errorf("partition %s is in two log dirs: %s and %s", tp, m.logs[tp].dir.path, j.dir.path))
+			_ = ml.log.Close()
+		default:
+			m.logs[tp] = ml
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// forEachParallel calls fn for every item on up to GOMAXPROCS goroutines
+// and returns when all calls have.
+func forEachParallel[T any](items []T, fn func(T)) {
+	var wg sync.WaitGroup
+	work := make(chan T)
+	for range min(runtime.GOMAXPROCS(0), len(items)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range work {
-				path := filepath.Join(j.dir.path, j.name)
-				if j.removeDelete {
-					if err := os.RemoveAll(path); err != nil {
-						mu.Lock()
-						errs = append(errs, fmt.Errorf("remove deleted log %s: %w", path, err))
-						mu.Unlock()
-					}
-					continue
-				}
-				tp, err := ParseTopicPartitionDir(j.name)
-				if err != nil {
-					m.logger.Warn("skipping directory that is not a partition log", slog.String("path", path), slog.Any("error", err))
-					continue
-				}
-				ml, err := m.openLog(j.dir, tp, j.recovery, j.logStarts)
-				mu.Lock()
-				switch {
-				case err != nil:
-					errs = append(errs, err)
-				case m.logs[tp] != nil:
-					errs = append(errs, fmt.Errorf("partition %s is in two log dirs: %s and %s", tp, m.logs[tp].dir.path, j.dir.path))
-					_ = ml.log.Close()
-				default:
-					m.logs[tp] = ml
-				}
-				mu.Unlock()
+			for item := range work {
+				fn(item)
 			}
 		}()
 	}
-	for _, j := range jobs {
-		work <- j
+	for _, item := range items {
+		work <- item
 	}
 	close(work)
 	wg.Wait()
-	return errors.Join(errs...)
 }
 
 func (m *Manager) openLog(d *logDir, tp TopicPartition, recovery, logStarts map[TopicPartition]int64) (*managedLog, error) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -144,29 +143,14 @@ func (m *Manager) Close() error {
 // closeLogsInParallel closes the logs over GOMAXPROCS workers and returns
 // the ones that failed with their errors.
 func closeLogsInParallel(logs []*managedLog) map[*managedLog]error {
-	var (
-		mu     sync.Mutex
-		failed = map[*managedLog]error{}
-		wg     sync.WaitGroup
-	)
-	work := make(chan *managedLog)
-	for range min(runtime.GOMAXPROCS(0), max(len(logs), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ml := range work {
-				if err := ml.log.Close(); err != nil {
-					mu.Lock()
-					failed[ml] = err
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, ml := range logs {
-		work <- ml
-	}
-	close(work)
-	wg.Wait()
+	var mu sync.Mutex
+	failed := map[*managedLog]error{}
+	forEachParallel(logs, func(ml *managedLog) {
+		if err := ml.log.Close(); err != nil {
+			mu.Lock()
+			failed[ml] = err
+			mu.Unlock()
+		}
+	})
 	return failed
 }

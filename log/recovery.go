@@ -340,16 +340,13 @@ func (s *segment) readNextOffset() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	sc := newBatchScanner(s.log, pos, s.size.Load(), searchChunkSize, false)
 	next := s.baseOffset
-	for {
-		h, _, _, err := sc.next()
-		if err == io.EOF {
-			return next, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("read end of segment %s: %w", s.logPath, err)
-		}
+	err = s.walkHeaders(pos, s.size.Load(), searchChunkSize, func(h record.Header, _ int64) bool {
 		next = h.NextOffset()
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read end of segment: %w", err)
 	}
+	return next, nil
 }

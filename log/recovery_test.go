@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -135,7 +136,7 @@ func TestCleanReopenKeepsEverythingWithoutRescan(t *testing.T) {
 			t.Fatalf("index of segment %d was read at open", s.baseOffset)
 		}
 	}
-	if got := l.LeaderEpochCache().Entries(); !equalEpochs(got, wantEpochs) {
+	if got := l.LeaderEpochCache().Entries(); !slices.Equal(got, wantEpochs) {
 		t.Fatalf("epochs %v, want %v", got, wantEpochs)
 	}
 	if off, ts := l.MaxTimestamp(); off != wantMaxOff || ts != wantMaxTs {

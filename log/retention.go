@@ -125,12 +125,7 @@ func (l *Log) deleteOldestLocked(now time.Time, reason string, deletable func(i 
 	}
 	l.mu.Unlock()
 	start := l.logStart.Load()
-	for {
-		rp := l.recoveryPoint.Load()
-		if rp >= start || l.recoveryPoint.CompareAndSwap(rp, start) {
-			break
-		}
-	}
+	l.advanceRecoveryPoint(start)
 	l.logger.Info("deleting segments", slog.String("reason", reason),
 		slog.Int("segments", n), slog.Int64("first_base_offset", gone[0].baseOffset), slog.Int64("log_start_offset", start))
 	err := l.epochs.TruncateFromStart(start)

@@ -290,17 +290,30 @@ func (s *segment) findBatch(offset, end int64) (pos int64, h record.Header, foun
 // scanFor walks batch headers from start to end and returns the first batch
 // for which match is true.
 func (s *segment) scanFor(start, end int64, match func(record.Header) bool) (pos int64, h record.Header, found bool, err error) {
-	sc := newBatchScanner(s.log, start, end, searchChunkSize, false)
+	err = s.walkHeaders(start, end, searchChunkSize, func(bh record.Header, bpos int64) bool {
+		if match(bh) {
+			pos, h, found = bpos, bh, true
+		}
+		return !found
+	})
+	return pos, h, found, err
+}
+
+// walkHeaders calls visit with the header and position of each batch from
+// start to end, reading chunk bytes at a time, until visit returns false.
+// Bytes that are not a whole batch are an error wrapping errTornBatch.
+func (s *segment) walkHeaders(start, end int64, chunk int, visit func(h record.Header, pos int64) bool) error {
+	sc := newBatchScanner(s.log, start, end, chunk, false)
 	for {
 		h, _, pos, err := sc.next()
 		if err == io.EOF {
-			return 0, h, false, nil
+			return nil
 		}
 		if err != nil {
-			return 0, h, false, fmt.Errorf("scan segment %s: %w", s.logPath, err)
+			return fmt.Errorf("scan segment %s: %w", s.logPath, err)
 		}
-		if match(h) {
-			return pos, h, true, nil
+		if !visit(h, pos) {
+			return nil
 		}
 	}
 }

@@ -3,10 +3,11 @@ package log
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/samsa-broker/samsa/record"
 )
 
 // Truncate removes every record at or above offset, for a follower whose log
@@ -165,18 +166,14 @@ func (s *segment) recomputeStats() error {
 	if err != nil {
 		return err
 	}
-	sc := newBatchScanner(s.log, pos, s.size.Load(), scanChunkSize, false)
-	for {
-		h, _, _, err := sc.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("scan segment %s: %w", s.logPath, err)
-		}
+	err = s.walkHeaders(pos, s.size.Load(), scanChunkSize, func(h record.Header, _ int64) bool {
 		if h.MaxTimestamp > maxTs {
 			maxTs, maxTsOffset = h.MaxTimestamp, h.LastOffset()
 		}
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	s.setStats(maxTs, maxTsOffset)
 	return nil
@@ -212,21 +209,17 @@ func (l *Log) replayProducerStateLocked(from, to int64) error {
 				return err
 			}
 		}
-		sc := newBatchScanner(s.log, start, s.size.Load(), scanChunkSize, false)
-		for {
-			h, _, _, err := sc.next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("replay producer state from %s: %w", s.logPath, err)
-			}
+		err := s.walkHeaders(start, s.size.Load(), scanChunkSize, func(h record.Header, _ int64) bool {
 			if h.BaseOffset >= to {
-				return nil
+				return false // and the next segment starts even later
 			}
 			if h.NextOffset() > from && h.ProducerID >= 0 {
 				l.producers.Update(h, h.BaseOffset, -1)
 			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("replay producer state: %w", err)
 		}
 	}
 	return nil

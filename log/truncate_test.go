@@ -2,6 +2,7 @@ package log
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -43,7 +44,7 @@ func TestTruncate(t *testing.T) {
 			if l.LogEndOffset() != tt.wantLEO {
 				t.Fatalf("log end offset %d, want %d", l.LogEndOffset(), tt.wantLEO)
 			}
-			if got := l.LeaderEpochCache().Entries(); !equalEpochs(got, tt.wantEpochs) {
+			if got := l.LeaderEpochCache().Entries(); !slices.Equal(got, tt.wantEpochs) {
 				t.Fatalf("epochs %v, want %v", got, tt.wantEpochs)
 			}
 			if l.RecoveryPoint() > tt.wantLEO {

@@ -1,8 +1,7 @@
 package node
 
 import (
-	"crypto/rand"
-	"log/slog"
+		"log/slog"
 	"net"
 
 	"github.com/samsa-broker/samsa/config"
@@ -14,8 +13,7 @@ import (
 // registration describes this broker to the controller: its advertised
 // endpoints, by listener name.
 func (n *Node) registration() controller.BrokerRegistration {
-	reg := controller.BrokerRegistration{NodeID: n.cfg.NodeID, Rack: n.cfg.BrokerRack}
-	_, _ = rand.Read(reg.IncarnationID[:])
+	reg := controller.BrokerRegistration{NodeID: n.cfg.NodeID, Rack: n.cfg.BrokerRack, IncarnationID: n.incarnation}
 	for _, l := range n.cfg.AdvertisedListeners {
 		host, port := l.Host, int32(l.Port)
 		// A listener bound to port 0 advertises the port it got.
@@ -31,6 +29,14 @@ func (n *Node) registration() controller.BrokerRegistration {
 // "learns you now lead tp at epoch 7 only from a delta"). It runs in
 // metadata order on the controller's apply path.
 func (n *Node) applyDelta(d *controller.Delta) {
+	defer n.meta.notify()
+	if d.ClusterIDChanged() && d.New.ClusterID != "" {
+		// Written to meta.properties on first contact; a log dir of
+		// another cluster is refused (the node then serves nothing).
+		if err := n.logs.SetClusterID(d.New.ClusterID); err != nil {
+			n.logger.Error("log dirs belong to another cluster; refusing to serve", slog.Any("err", err))
+		}
+	}
 	for _, dt := range d.DeletedTopics() {
 		for p := int32(0); p < dt.Partitions; p++ {
 			tp := plog.TopicPartition{Topic: dt.Name, Partition: p}

@@ -1,6 +1,7 @@
-// Package node wires one samsa node: storage, the metadata controller, the
-// replica manager, the request handlers and the listeners. A Node is a plain
-// struct with Start and Close, so tests can run several in one process.
+// Package node wires one samsa node: storage, the metadata quorum and
+// controller, the replica manager, the request handlers and the listeners.
+// A Node is a plain struct with Start and Close, so tests can run several
+// in one process.
 package node
 
 import (
@@ -11,8 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/controller"
@@ -25,29 +30,42 @@ import (
 
 // Node is one running samsa process's worth of broker and controller.
 type Node struct {
-	cfg    *config.Broker
-	logger *slog.Logger
+	cfg         *config.Broker
+	logger      *slog.Logger
+	incarnation [16]byte
 
 	logs     *plog.Manager
+	raft     *controller.RaftStream
 	ctrl     *controller.Controller
 	replicas *replica.Manager
-	handlers *handlers.Handlers
+	channel  *controllerChannel
 	pids     *producerIDs
+	meta     metadataWatch
+
+	brokerHandlers     *handlers.Handlers
+	controllerHandlers *handlers.Handlers
 
 	// listeners are bound in New so that port 0 resolves before the broker
 	// registers its endpoints; servers serve them from Start.
-	listeners map[string]net.Listener
+	listeners map[string]*routedListener
 	servers   []*protocol.Server
 	wg        sync.WaitGroup
+
+	stopLifecycle context.CancelFunc
+	lifecycleDone chan struct{}
+	// unfenced is closed when the controller first unfences this broker.
+	unfenced     chan struct{}
+	unfencedOnce sync.Once
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New opens the node's storage and metadata and binds its listeners. It
-// serves nothing until Start.
+// New opens the node's storage and metadata quorum and binds its
+// listeners. It serves nothing until Start.
 func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, logger: logger, listeners: make(map[string]net.Listener)}
+	n = &Node{cfg: cfg, logger: logger, listeners: make(map[string]*routedListener), unfenced: make(chan struct{})}
+	_, _ = rand.Read(n.incarnation[:])
 	defer func() {
 		if err != nil {
 			n.closeResources()
@@ -68,19 +86,36 @@ func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log dirs: %w", err)
 	}
+	if err := n.bindListeners(); err != nil {
+		return nil, err
+	}
+	raftAddr, err := n.raftAdvertise()
+	if err != nil {
+		return nil, err
+	}
+	n.raft = controller.NewRaftStream(raftAddr)
+	ctrlLogger := logger.With(slog.String("component", "controller"))
 	n.ctrl, err = controller.Open(controller.Config{
 		NodeID: cfg.NodeID,
 		Dir:    filepath.Join(cfg.LogDirs[0], "__cluster_metadata-0"),
 		Broker: cfg,
-		Logger: logger.With(slog.String("component", "controller")),
+		Logger: ctrlLogger,
 		Now:    time.Now,
 		Rand:   rand.Reader,
+		NewQuorum: func(sm controller.StateMachine) (controller.Quorum, error) {
+			return controller.OpenRaftQuorum(controller.RaftQuorumConfig{
+				NodeID:    cfg.NodeID,
+				Dir:       filepath.Join(cfg.LogDirs[0], "__cluster_metadata-0"),
+				Voters:    cfg.ControllerQuorumVoters,
+				Voter:     n.isController(),
+				Advertise: raftAddr.String(),
+				Stream:    n.raft,
+				Logger:    ctrlLogger,
+			}, sm)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open metadata: %w", err)
-	}
-	if err := n.logs.SetClusterID(n.ctrl.Image().ClusterID); err != nil {
-		return nil, fmt.Errorf("log dirs belong to another cluster: %w", err)
 	}
 	n.replicas = replica.NewManager(replica.ManagerConfig{
 		NodeID: cfg.NodeID,
@@ -88,67 +123,97 @@ func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
 		Logger: logger.With(slog.String("component", "replica")),
 		Now:    time.Now,
 	})
-	n.pids = newProducerIDs(n.ctrl, cfg.NodeID)
-	n.handlers = handlers.New(handlers.Deps{
-		NodeID:      cfg.NodeID,
-		Config:      cfg,
-		Replicas:    n.replicas,
-		Controller:  n.ctrl,
-		ProducerIDs: n.pids,
-		Codecs:      record.NewCodecs(),
-		Logger:      logger.With(slog.String("component", "handlers")),
-		Now:         time.Now,
-	})
-	if err := n.bindListeners(); err != nil {
-		return nil, err
+	voters := make(map[int32]string)
+	var order []int32
+	for _, v := range cfg.ControllerQuorumVoters {
+		voters[v.ID] = v.Address()
+		order = append(order, v.ID)
 	}
+	n.channel = newControllerChannel(voters, order, n.ctrl.ActiveController, cfg.NodeID, logger)
+	n.pids = newProducerIDs(n.channel, cfg.NodeID)
+	deps := handlers.Deps{
+		NodeID:       cfg.NodeID,
+		Config:       cfg,
+		Replicas:     n.replicas,
+		Controller:   n.ctrl,
+		ProducerIDs:  n.pids,
+		Codecs:       record.NewCodecs(),
+		Logger:       logger.With(slog.String("component", "handlers")),
+		Now:          time.Now,
+		Forward:      forwarder{n.channel},
+		WaitMetadata: n.meta.wait(n.ctrl),
+	}
+	n.brokerHandlers = handlers.New(deps)
+	n.controllerHandlers = handlers.NewController(deps)
 	return n, nil
 }
 
-// brokerListeners are the listeners clients and brokers connect to: every
-// listener except the controller's.
-func (n *Node) brokerListeners() []config.Listener {
-	var out []config.Listener
-	for _, l := range n.cfg.Listeners {
-		if !containsString(n.cfg.ControllerListenerNames, l.Name) {
-			out = append(out, l)
-		}
-	}
-	return out
+func (n *Node) isController() bool { return slices.Contains(n.cfg.ProcessRoles, "controller") }
+func (n *Node) isBroker() bool     { return slices.Contains(n.cfg.ProcessRoles, "broker") }
+
+func (n *Node) isControllerListener(name string) bool {
+	return slices.Contains(n.cfg.ControllerListenerNames, name)
 }
 
+// bindListeners binds the broker listeners (when a broker) and the
+// controller listener (when a controller).
 func (n *Node) bindListeners() error {
-	for _, l := range n.brokerListeners() {
-		ln, err := net.Listen("tcp", net.JoinHostPort(l.Host, fmt.Sprint(l.Port)))
+	for _, l := range n.cfg.Listeners {
+		ctrl := n.isControllerListener(l.Name)
+		if (ctrl && !n.isController()) || (!ctrl && !n.isBroker()) {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(l.Host, strconv.Itoa(l.Port)))
 		if err != nil {
 			return fmt.Errorf("listen %s on %s:%d: %w", l.Name, l.Host, l.Port, err)
 		}
-		n.listeners[l.Name] = ln
+		n.listeners[l.Name] = newRoutedListener(ln, controller.RaftConnMagic, func(c net.Conn) { n.raft.HandOff(c) }, n.logger.With(slog.String("listener", l.Name)))
 	}
 	return nil
 }
 
-// Start registers the broker, applies the current metadata, and serves
-// every listener.
+// raftAdvertise is where other nodes reach this node's raft: its voter
+// entry in controller.quorum.voters, or, for a broker-only node (a raft
+// observer), its first broker listener.
+func (n *Node) raftAdvertise() (net.Addr, error) {
+	for _, v := range n.cfg.ControllerQuorumVoters {
+		if v.ID == n.cfg.NodeID && n.isController() {
+			return net.ResolveTCPAddr("tcp", v.Address())
+		}
+	}
+	if n.isController() {
+		return nil, fmt.Errorf("node %d has process.roles=controller but is not in controller.quorum.voters", n.cfg.NodeID)
+	}
+	for _, l := range n.cfg.AdvertisedListeners {
+		if rl, ok := n.listeners[l.Name]; ok {
+			port := l.Port
+			if port == 0 {
+				port = rl.Addr().(*net.TCPAddr).Port
+			}
+			return net.ResolveTCPAddr("tcp", net.JoinHostPort(l.Host, strconv.Itoa(port)))
+		}
+	}
+	return nil, errors.New("no advertised broker listener to reach this node's metadata replica at")
+}
+
+// Start serves every listener, applies metadata to the replica manager and
+// registers the broker with the active controller.
 func (n *Node) Start() error {
-	ctx := context.Background()
 	// Subscribe hands the image as of now to applyDelta as a delta from
 	// nothing, then every later change, in order.
 	n.ctrl.Subscribe(n.applyDelta)
-	epoch, err := n.ctrl.RegisterBroker(ctx, n.registration())
-	if err != nil {
-		return fmt.Errorf("register broker %d: %w", n.cfg.NodeID, err)
-	}
-	n.pids.brokerEpoch.Store(epoch)
 	n.logs.Start()
 	for name, ln := range n.listeners {
+		h := n.brokerHandlers
+		if n.isControllerListener(name) {
+			h = n.controllerHandlers
+		}
 		srv := protocol.NewServer(protocol.Config{
 			Listener:        name,
 			MaxRequestBytes: n.cfg.SocketRequestMaxBytes,
-			Versions:        n.handlers.Versions(),
-			Handler:         n.handlers,
+			Versions:        h.Versions(),
+			Handler:         h,
 			Logger:          n.logger.With(slog.String("listener", name)),
-			MaxInFlight:     128,
 			IdleTimeout:     time.Duration(n.cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		})
 		n.servers = append(n.servers, srv)
@@ -160,11 +225,34 @@ func (n *Node) Start() error {
 			}
 		}()
 	}
-	n.logger.Info("samsa node started", slog.Int("node.id", int(n.cfg.NodeID)), slog.String("cluster.id", n.ctrl.Image().ClusterID), slog.Any("listeners", n.Addrs()))
+	if n.isBroker() {
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stopLifecycle = cancel
+		n.lifecycleDone = make(chan struct{})
+		go func() {
+			defer close(n.lifecycleDone)
+			n.runLifecycle(ctx)
+		}()
+	}
+	if n.isBroker() {
+		// Like Kafka's BrokerServer, start-up completes once the controller
+		// has unfenced this broker, so clients that connect after Start see
+		// it in Metadata. Without a quorum that can take too long: then
+		// the node keeps trying in the background.
+		select {
+		case <-n.unfenced:
+		case <-time.After(startupUnfenceWait):
+			n.logger.Warn("not unfenced by the controller yet; serving anyway and still trying", slog.Duration("waited", startupUnfenceWait))
+		}
+	}
+	n.logger.Info("samsa node started", slog.Int("node.id", int(n.cfg.NodeID)), slog.Any("process.roles", n.cfg.ProcessRoles), slog.Any("listeners", n.Addrs()))
 	return nil
 }
 
-// Addrs returns the bound address of every broker listener by name.
+// startupUnfenceWait bounds how long Start waits to be unfenced.
+const startupUnfenceWait = 30 * time.Second
+
+// Addrs returns the bound address of every listener by name.
 func (n *Node) Addrs() map[string]string {
 	out := make(map[string]string, len(n.listeners))
 	for name, ln := range n.listeners {
@@ -175,20 +263,26 @@ func (n *Node) Addrs() map[string]string {
 
 // Addr returns the bound address of the first broker listener.
 func (n *Node) Addr() string {
-	for _, l := range n.brokerListeners() {
-		if ln, ok := n.listeners[l.Name]; ok {
+	for _, l := range n.cfg.Listeners {
+		if ln, ok := n.listeners[l.Name]; ok && !n.isControllerListener(l.Name) {
 			return ln.Addr().String()
 		}
 	}
 	return ""
 }
 
-// Close stops serving, then closes the replica manager, metadata and logs,
-// in that order, so the clean-shutdown marker is written only after every
+// Close shuts down in Kafka's order: controlled shutdown (leadership moves
+// away), stop serving, then the replica manager, the metadata quorum and
+// the logs, so the clean-shutdown marker is written only after every
 // request is answered and every log is flushed.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		if n.stopLifecycle != nil {
+			n.stopLifecycle()
+			<-n.lifecycleDone
+			n.controlledShutdown(5 * time.Second)
+		}
 		for _, s := range n.servers {
 			if err := s.Close(); err != nil {
 				errs = append(errs, err)
@@ -206,6 +300,10 @@ func (n *Node) closeResources() error {
 	var errs []error
 	for _, ln := range n.listeners {
 		ln.Close()
+		ln.wait()
+	}
+	if n.channel != nil {
+		n.channel.Close()
 	}
 	if n.replicas != nil {
 		errs = append(errs, n.replicas.Close())
@@ -213,19 +311,13 @@ func (n *Node) closeResources() error {
 	if n.ctrl != nil {
 		errs = append(errs, n.ctrl.Close())
 	}
+	if n.raft != nil {
+		n.raft.Close()
+	}
 	if n.logs != nil {
 		errs = append(errs, n.logs.Close())
 	}
 	return errors.Join(errs...)
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // interval converts a Kafka millisecond setting to a ticker period, at most
@@ -237,4 +329,55 @@ func interval(ms int64, limit time.Duration) time.Duration {
 		return limit
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// forwarder relays broker-received controller requests over the channel.
+type forwarder struct{ ch *controllerChannel }
+
+func (f forwarder) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return f.ch.Request(ctx, req, notControllerCode)
+}
+
+// metadataWatch wakes waiters at every applied metadata change.
+type metadataWatch struct {
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// current returns the channel closed at the next change.
+func (w *metadataWatch) current() chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.changed == nil {
+		w.changed = make(chan struct{})
+	}
+	return w.changed
+}
+
+// notify wakes every waiter.
+func (w *metadataWatch) notify() {
+	w.mu.Lock()
+	if w.changed != nil {
+		close(w.changed)
+		w.changed = nil
+	}
+	w.mu.Unlock()
+}
+
+// wait returns the handlers' WaitMetadata: block until pred holds for the
+// current image or ctx ends.
+func (w *metadataWatch) wait(ctrl *controller.Controller) func(context.Context, func(*controller.Image) bool) bool {
+	return func(ctx context.Context, pred func(*controller.Image) bool) bool {
+		for {
+			ch := w.current()
+			if pred(ctrl.Image()) {
+				return true
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
 }

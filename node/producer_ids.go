@@ -6,7 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/samsa-broker/samsa/controller"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // producerIDs hands out producer IDs from blocks the controller allocates
@@ -14,8 +15,8 @@ import (
 // metadata log before any of its IDs is used, so no ID is ever handed out
 // twice, across restarts included.
 type producerIDs struct {
-	ctrl   *controller.Controller
-	nodeID int32
+	channel *controllerChannel
+	nodeID  int32
 	// brokerEpoch is this node's registration epoch, which the controller
 	// checks so a stale incarnation cannot take blocks.
 	brokerEpoch atomic.Int64
@@ -24,8 +25,8 @@ type producerIDs struct {
 	next, end int64
 }
 
-func newProducerIDs(ctrl *controller.Controller, nodeID int32) *producerIDs {
-	p := &producerIDs{ctrl: ctrl, nodeID: nodeID}
+func newProducerIDs(channel *controllerChannel, nodeID int32) *producerIDs {
+	p := &producerIDs{channel: channel, nodeID: nodeID}
 	p.brokerEpoch.Store(-1)
 	return p
 }
@@ -35,11 +36,17 @@ func (p *producerIDs) NextProducerID(ctx context.Context) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.next >= p.end {
-		first, count, err := p.ctrl.AllocateProducerIDs(ctx, p.nodeID, p.brokerEpoch.Load())
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = p.nodeID, p.brokerEpoch.Load()
+		kr, err := p.channel.Request(ctx, req, notControllerCode)
 		if err != nil {
 			return -1, fmt.Errorf("allocate producer ID block: %w", err)
 		}
-		p.next, p.end = first, first+int64(count)
+		resp := kr.(*kmsg.AllocateProducerIDsResponse)
+		if resp.ErrorCode != 0 {
+			return -1, fmt.Errorf("allocate producer ID block: %w", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		p.next, p.end = resp.ProducerIDStart, resp.ProducerIDStart+int64(resp.ProducerIDLen)
 	}
 	id := p.next
 	p.next++

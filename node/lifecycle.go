@@ -1,0 +1,160 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Broker lifecycle (KIP-631): register with the active controller, then
+// heartbeat every broker.heartbeat.interval.ms. A registered broker starts
+// fenced; its heartbeats report how far its metadata has applied and the
+// controller unfences it once that covers its registration. On a stale
+// epoch the broker registers again. The goroutine is started by Start and
+// stopped by Close, which then runs the controlled shutdown.
+
+// fencedHeartbeatInterval is how often a fenced broker heartbeats: it is
+// waiting to be unfenced, which should take milliseconds, not a full
+// heartbeat interval.
+const fencedHeartbeatInterval = 10 * time.Millisecond
+
+func (n *Node) runLifecycle(ctx context.Context) {
+	interval := time.Duration(n.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
+	epoch := int64(-1)
+	for ctx.Err() == nil {
+		if epoch < 0 {
+			var ok bool
+			if epoch, ok = n.register(ctx); !ok {
+				return
+			}
+			n.pids.brokerEpoch.Store(epoch)
+		}
+		resp, err := n.heartbeat(ctx, epoch, false)
+		wait := interval
+		switch {
+		case err != nil:
+			n.logger.Warn("broker heartbeat failed", slog.Any("err", err))
+		case resp.ErrorCode == kerr.StaleBrokerEpoch.Code || resp.ErrorCode == kerr.BrokerIDNotRegistered.Code:
+			n.logger.Warn("broker registration lost, registering again", slog.Int64("broker_epoch", epoch), slog.String("error", kerr.ErrorForCode(resp.ErrorCode).Error()))
+			epoch, wait = -1, 0
+		case resp.ErrorCode != 0:
+			n.logger.Warn("broker heartbeat refused", slog.String("error", kerr.ErrorForCode(resp.ErrorCode).Error()))
+		case resp.IsFenced:
+			wait = fencedHeartbeatInterval
+		default:
+			n.unfencedOnce.Do(func() { close(n.unfenced) })
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// register sends BrokerRegistration until the controller accepts it.
+func (n *Node) register(ctx context.Context) (int64, bool) {
+	backoff := 20 * time.Millisecond
+	for {
+		reg := n.registration()
+		req := kmsg.NewPtrBrokerRegistrationRequest()
+		req.Version = req.MaxVersion()
+		req.BrokerID = n.cfg.NodeID
+		req.ClusterID = n.ctrl.Image().ClusterID
+		req.IncarnationID = n.incarnation
+		if reg.Rack != "" {
+			rack := reg.Rack
+			req.Rack = &rack
+		}
+		for _, l := range reg.Listeners {
+			rl := kmsg.NewBrokerRegistrationRequestListener()
+			rl.Name, rl.Host, rl.Port = l.Name, l.Host, uint16(l.Port)
+			req.Listeners = append(req.Listeners, rl)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		kr, err := n.channel.Request(rctx, req, notControllerCode)
+		cancel()
+		if err == nil {
+			resp := kr.(*kmsg.BrokerRegistrationResponse)
+			if resp.ErrorCode == 0 {
+				n.logger.Info("registered with the controller", slog.Int64("broker_epoch", resp.BrokerEpoch))
+				return resp.BrokerEpoch, true
+			}
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		n.logger.Warn("broker registration failed, retrying", slog.Any("err", err))
+		select {
+		case <-ctx.Done():
+			return -1, false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (n *Node) heartbeat(ctx context.Context, epoch int64, wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, error) {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.Version = req.MaxVersion()
+	req.BrokerID = n.cfg.NodeID
+	req.BrokerEpoch = epoch
+	req.CurrentMetadataOffset = n.ctrl.Image().Offset
+	req.WantShutdown = wantShutdown
+	hctx, cancel := context.WithTimeout(ctx, time.Duration(n.cfg.BrokerSessionTimeoutMs)*time.Millisecond)
+	defer cancel()
+	kr, err := n.channel.Request(hctx, req, notControllerCode)
+	if err != nil {
+		return nil, err
+	}
+	return kr.(*kmsg.BrokerHeartbeatResponse), nil
+}
+
+// controlledShutdown asks the controller to move leadership off this
+// broker and waits, bounded, until it says the broker may stop, so clients
+// see at most retriable errors during a rolling restart.
+func (n *Node) controlledShutdown(bound time.Duration) {
+	epoch := n.pids.brokerEpoch.Load()
+	if epoch < 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	for ctx.Err() == nil {
+		resp, err := n.heartbeat(ctx, epoch, true)
+		if err == nil && resp.ErrorCode == 0 && resp.ShouldShutdown {
+			n.logger.Info("controlled shutdown complete")
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	n.logger.Warn("controlled shutdown did not complete in time, stopping anyway", slog.Duration("bound", bound))
+}
+
+// notControllerCode reports answers that mean "ask another controller".
+func notControllerCode(r kmsg.Response) bool {
+	switch resp := r.(type) {
+	case *kmsg.BrokerRegistrationResponse:
+		return resp.ErrorCode == kerr.NotController.Code
+	case *kmsg.BrokerHeartbeatResponse:
+		return resp.ErrorCode == kerr.NotController.Code
+	case *kmsg.AllocateProducerIDsResponse:
+		return resp.ErrorCode == kerr.NotController.Code
+	case *kmsg.DescribeQuorumResponse:
+		return resp.ErrorCode == kerr.NotController.Code || (len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && resp.Topics[0].Partitions[0].ErrorCode == kerr.NotController.Code)
+	case *kmsg.CreateTopicsResponse:
+		return len(resp.Topics) > 0 && resp.Topics[0].ErrorCode == kerr.NotController.Code
+	case *kmsg.DeleteTopicsResponse:
+		return len(resp.Topics) > 0 && resp.Topics[0].ErrorCode == kerr.NotController.Code
+	case *kmsg.CreatePartitionsResponse:
+		return len(resp.Topics) > 0 && resp.Topics[0].ErrorCode == kerr.NotController.Code
+	case *kmsg.AlterConfigsResponse:
+		return len(resp.Resources) > 0 && resp.Resources[0].ErrorCode == kerr.NotController.Code
+	case *kmsg.IncrementalAlterConfigsResponse:
+		return len(resp.Resources) > 0 && resp.Resources[0].ErrorCode == kerr.NotController.Code
+	}
+	return false
+}
