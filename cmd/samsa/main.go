@@ -54,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Info("config key accepted but not used yet", slog.String("key", key))
 	}
 
+	// Catch signals before starting: Start may still be waiting for the
+	// controller when a client (or an operator) already sees the node.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	n, err := node.New(cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "samsa: %v\n", err)
@@ -67,7 +71,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	<-ctx.Done()
 	// A second signal during shutdown gets the default behaviour: exit now.
 	stop()
