@@ -2,12 +2,9 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -29,7 +26,7 @@ type controllerChannel struct {
 	logger    *slog.Logger
 
 	mu      sync.Mutex // serialises requests; controller traffic is light
-	conn    net.Conn
+	conn    *kafkaConn
 	connID  int32
 	corr    int32
 	nextTry int
@@ -89,56 +86,18 @@ func (c *controllerChannel) tryLocked(ctx context.Context, req kmsg.Request) (km
 		if !ok {
 			return nil, fmt.Errorf("controller %d is not in controller.quorum.voters", id)
 		}
-		d := net.Dialer{Timeout: 2 * time.Second}
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		conn, err := dialKafka(ctx, fmt.Sprintf("controller %d", id), addr, c.formatter)
 		if err != nil {
-			return nil, fmt.Errorf("dial controller %d at %s: %w", id, addr, err)
+			return nil, err
 		}
 		c.conn, c.connID = conn, id
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.conn.SetDeadline(dl)
-	} else {
-		c.conn.SetDeadline(time.Now().Add(30 * time.Second))
-	}
-	c.corr++
-	if _, err := c.conn.Write(c.formatter.AppendRequest(nil, req, c.corr)); err != nil {
-		return nil, fmt.Errorf("send %s to controller %d: %w", kmsg.NameForKey(req.Key()), id, err)
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(c.conn, size[:]); err != nil {
-		return nil, fmt.Errorf("read response from controller %d: %w", id, err)
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n < 4 || n > 1<<30 {
-		return nil, fmt.Errorf("controller %d sent a response of %d bytes", id, n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(c.conn, body); err != nil {
-		return nil, fmt.Errorf("read response from controller %d: %w", id, err)
-	}
-	if corr := int32(binary.BigEndian.Uint32(body)); corr != c.corr {
-		return nil, fmt.Errorf("controller %d answered correlation ID %d, want %d", id, corr, c.corr)
-	}
-	body = body[4:]
-	resp := req.ResponseKind()
-	if resp.IsFlexible() && req.Key() != 18 {
-		// Response header v1: skip its tagged fields.
-		_, m := binary.Uvarint(body)
-		if m <= 0 {
-			return nil, fmt.Errorf("controller %d sent a bad response header", id)
-		}
-		body = body[m:]
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decode %s response from controller %d: %w", kmsg.NameForKey(req.Key()), id, err)
-	}
-	return resp, nil
+	return c.conn.roundTrip(ctx, req)
 }
 
 func (c *controllerChannel) closeLocked() {
 	if c.conn != nil {
-		c.conn.Close()
+		c.conn.close()
 		c.conn = nil
 	}
 }

@@ -41,6 +41,7 @@ type Node struct {
 	channel  *controllerChannel
 	pids     *producerIDs
 	meta     metadataWatch
+	metrics  *metricsServer
 
 	brokerHandlers     *handlers.Handlers
 	controllerHandlers *handlers.Handlers
@@ -85,6 +86,9 @@ func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open log dirs: %w", err)
+	}
+	if n.metrics, err = newMetricsServer(cfg.MetricsListener); err != nil {
+		return nil, err
 	}
 	if err := n.bindListeners(); err != nil {
 		return nil, err
@@ -203,6 +207,7 @@ func (n *Node) Start() error {
 	// nothing, then every later change, in order.
 	n.ctrl.Subscribe(n.applyDelta)
 	n.logs.Start()
+	n.metrics.start(n.logger)
 	for name, ln := range n.listeners {
 		h := n.brokerHandlers
 		if n.isControllerListener(name) {
@@ -245,7 +250,7 @@ func (n *Node) Start() error {
 			n.logger.Warn("not unfenced by the controller yet; serving anyway and still trying", slog.Duration("waited", startupUnfenceWait))
 		}
 	}
-	n.logger.Info("samsa node started", slog.Int("node.id", int(n.cfg.NodeID)), slog.Any("process.roles", n.cfg.ProcessRoles), slog.Any("listeners", n.Addrs()))
+	n.logger.Info("samsa node started", slog.Int("node.id", int(n.cfg.NodeID)), slog.Any("process.roles", n.cfg.ProcessRoles), slog.Any("listeners", n.Addrs()), slog.String("metrics", n.metrics.addr()))
 	return nil
 }
 
@@ -270,6 +275,9 @@ func (n *Node) Addr() string {
 	}
 	return ""
 }
+
+// MetricsAddr is where the Prometheus endpoint listens, "" if disabled.
+func (n *Node) MetricsAddr() string { return n.metrics.addr() }
 
 // Close shuts down in Kafka's order: controlled shutdown (leadership moves
 // away), stop serving, then the replica manager, the metadata quorum and
@@ -304,6 +312,9 @@ func (n *Node) closeResources() error {
 	}
 	if n.channel != nil {
 		n.channel.Close()
+	}
+	if n.metrics != nil {
+		n.metrics.close()
 	}
 	if n.replicas != nil {
 		errs = append(errs, n.replicas.Close())
