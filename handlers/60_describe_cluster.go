@@ -23,8 +23,8 @@ import (
 // listener, unfenced ones only unless IncludeFencedBrokers (v2). As in KRaft
 // the controller ID a broker names is a live broker (this node, which serves
 // controller-bound requests), and -1 when it is not in the list. A
-// controller listener lists the quorum voters and names this node when it is
-// one of them. Without an authorizer, ClusterAuthorizedOperations (when
+// controller listener lists the quorum voters and names the active
+// controller, as KIP-919 says. Without an authorizer, ClusterAuthorizedOperations (when
 // asked) is every cluster operation.
 var describeClusterAPI = api{key: 60, min: 0, max: 2, handle: (*Handlers).describeCluster}
 
@@ -74,8 +74,17 @@ func (h *Handlers) describeCluster(ctx context.Context, req *protocol.Request) (
 	// The controller ID must name a listed node (Kafka answers -1 otherwise,
 	// so clients never look for a node they were not told about).
 	resp.ControllerID = -1
-	if slices.ContainsFunc(resp.Brokers, func(b kmsg.DescribeClusterResponseBroker) bool { return b.NodeID == h.d.NodeID }) {
-		resp.ControllerID = h.d.NodeID
+	named := h.d.NodeID
+	if served == endpointTypeController {
+		// Asked for controllers (kafka-metadata-quorum.sh, kadm), the
+		// answer names the active one (KIP-919).
+		named = -1
+		if id, ok := h.d.Controller.ActiveController(); ok {
+			named = id
+		}
+	}
+	if slices.ContainsFunc(resp.Brokers, func(b kmsg.DescribeClusterResponseBroker) bool { return b.NodeID == named }) {
+		resp.ControllerID = named
 	}
 	resp.ClusterAuthorizedOperations = authorizedOpsOmitted
 	if r.IncludeClusterAuthorizedOperations {
