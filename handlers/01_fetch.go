@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,6 +17,12 @@ import (
 // replica manager until an append satisfies min bytes or max wait passes.
 // v13+ names topics by ID. samsa declines incremental fetch sessions
 // (KIP-227 lets a broker answer session ID 0), so every fetch is full.
+//
+// A fetch with a replica ID >= 0 (ReplicaState.ID from v15, KIP-903) comes
+// from another broker's replica fetcher: it reads up to the log end offset,
+// records the follower's position (which moves the high watermark and
+// completes acks=all produces), and is answered with DivergingEpoch when
+// the follower's log diverges (KIP-320).
 var fetchAPI = api{key: 1, min: 4, max: 17, handle: (*Handlers).fetch}
 
 // fetchSlot remembers where each requested partition goes in the response;
@@ -44,14 +49,15 @@ func (h *Handlers) fetch(ctx context.Context, req *protocol.Request) (protocol.R
 			return respond(resp)
 		}
 	}
-	replicaID := r.ReplicaID
+	replicaID, brokerEpoch := r.ReplicaID, int64(-1)
 	if r.Version >= 15 {
-		replicaID = r.ReplicaState.ID
+		replicaID, brokerEpoch = r.ReplicaState.ID, r.ReplicaState.Epoch
 	}
 
 	var (
-		freq  = replica.FetchRequest{MaxWait: time.Duration(r.MaxWaitMillis) * time.Millisecond, MinBytes: r.MinBytes, MaxBytes: r.MaxBytes}
-		slots []fetchSlot
+		freq          = replica.FetchRequest{MaxWait: time.Duration(r.MaxWaitMillis) * time.Millisecond, MinBytes: r.MinBytes, MaxBytes: r.MaxBytes}
+		slots         []fetchSlot
+		followerParts []replica.FollowerFetchPartition
 	)
 	if r.Version < 3 || freq.MaxBytes <= 0 {
 		freq.MaxBytes = 1<<31 - 1
@@ -75,16 +81,22 @@ func (h *Handlers) fetch(ctx context.Context, req *protocol.Request) (protocol.R
 			if slot.err == nil {
 				slot.err = partitionExists(t, rp.Partition)
 			}
-			if slot.err == nil && replicaID >= 0 {
-				// Follower fetches arrive with replication; until then no
-				// broker is a follower of anything here.
-				slot.err = fmt.Errorf("%w: broker %d is not a follower of %s-%d", kerr.ReplicaNotAvailable, replicaID, t.Name, rp.Partition)
-			}
 			if slot.err == nil {
 				slot.read = len(freq.Partitions)
 				freq.Partitions = append(freq.Partitions, replica.FetchPartition{
 					TP:                 plog.TopicPartition{Topic: t.Name, Partition: rp.Partition},
 					Offset:             rp.FetchOffset,
+					CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
+					MaxBytes:           rp.PartitionMaxBytes,
+				})
+				lastFetched := int32(-1)
+				if r.Version >= 12 {
+					lastFetched = rp.LastFetchedEpoch
+				}
+				followerParts = append(followerParts, replica.FollowerFetchPartition{
+					TP:                 plog.TopicPartition{Topic: t.Name, Partition: rp.Partition},
+					FetchOffset:        rp.FetchOffset,
+					LastFetchedEpoch:   lastFetched,
 					CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
 					MaxBytes:           rp.PartitionMaxBytes,
 				})
@@ -94,9 +106,15 @@ func (h *Handlers) fetch(ctx context.Context, req *protocol.Request) (protocol.R
 		resp.Topics = append(resp.Topics, st)
 	}
 
+	if replicaID >= 0 {
+		return h.followerFetch(ctx, req, r, resp, img, slots, replica.FollowerFetchRequest{
+			ReplicaID: replicaID, BrokerEpoch: brokerEpoch, MaxWait: freq.MaxWait,
+			MinBytes: freq.MinBytes, MaxBytes: freq.MaxBytes, Partitions: followerParts,
+		})
+	}
 	results, wait := h.d.Replicas.Fetch(ctx, freq)
 	build := func(results []replica.FetchResult) kmsg.Response {
-		hints := newLeaderHints(h, img, req)
+		slotErrs := make(map[[2]int]error, len(slots))
 		for _, s := range slots {
 			sp := &resp.Topics[s.topic].Partitions[s.part]
 			err := s.err
@@ -108,20 +126,70 @@ func (h *Handlers) fetch(ctx context.Context, req *protocol.Request) (protocol.R
 					sp.RecordBatches = res.Batches
 				}
 			}
-			if err != nil {
-				sp.ErrorCode = h.code(err)
-				if r.Version >= 12 && s.t != nil && (sp.ErrorCode == kerr.NotLeaderForPartition.Code || sp.ErrorCode == kerr.FencedLeaderEpoch.Code) {
-					hints.fill(s.t, sp.Partition, &sp.CurrentLeader.LeaderID, &sp.CurrentLeader.LeaderEpoch)
-				}
-			}
+			slotErrs[slotKey(s)] = err
 		}
-		if r.Version >= 16 {
-			resp.Brokers = hints.fetchBrokers()
-		}
-		return resp
+		return h.finishFetch(req, r, resp, img, slots, slotErrs)
 	}
 	if wait == nil {
 		return respond(build(results))
 	}
 	return protocol.Reply{Wait: func() kmsg.Response { return build(wait()) }}, nil
+}
+
+// slotKey indexes a slot's error by its response position.
+func slotKey(s fetchSlot) [2]int { return [2]int{s.topic, s.part} }
+
+// followerFetch serves a replica's fetch (Kafka's ReplicaManager.fetchMessages
+// with a replica ID): the same lookups as a consumer's, then the replica
+// manager's follower read, with DivergingEpoch. On OFFSET_OUT_OF_RANGE the
+// leader's high watermark and log start offset are still filled in, which
+// samsa followers use to recover without a ListOffsets round trip.
+func (h *Handlers) followerFetch(ctx context.Context, req *protocol.Request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse,
+	img *controller.Image, slots []fetchSlot, freq replica.FollowerFetchRequest) (protocol.Reply, error) {
+	build := func(results []replica.FollowerFetchResult) kmsg.Response {
+		slotErrs := make(map[[2]int]error, len(slots))
+		for _, s := range slots {
+			sp := &resp.Topics[s.topic].Partitions[s.part]
+			err := s.err
+			if s.read >= 0 {
+				res := results[s.read]
+				err = res.Err
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+				if res.DivergingEpoch != nil {
+					sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset
+				}
+				if err == nil && res.Batches != nil {
+					sp.RecordBatches = res.Batches
+				}
+			}
+			slotErrs[slotKey(s)] = err
+		}
+		return h.finishFetch(req, r, resp, img, slots, slotErrs)
+	}
+	results, wait := h.d.Replicas.FetchForFollower(ctx, freq)
+	if wait == nil {
+		return respond(build(results))
+	}
+	return protocol.Reply{Wait: func() kmsg.Response { return build(wait()) }}, nil
+}
+
+// finishFetch sets each partition's error code, the current leader hints
+// for NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH (v12+), and the
+// brokers those hints name (v16+).
+func (h *Handlers) finishFetch(req *protocol.Request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse, img *controller.Image,
+	slots []fetchSlot, slotErrs map[[2]int]error) kmsg.Response {
+	hints := newLeaderHints(h, img, req)
+	for _, s := range slots {
+		sp := &resp.Topics[s.topic].Partitions[s.part]
+		if err := slotErrs[slotKey(s)]; err != nil {
+			sp.ErrorCode = h.code(err)
+			if r.Version >= 12 && s.t != nil && (sp.ErrorCode == kerr.NotLeaderForPartition.Code || sp.ErrorCode == kerr.FencedLeaderEpoch.Code) {
+				hints.fill(s.t, sp.Partition, &sp.CurrentLeader.LeaderID, &sp.CurrentLeader.LeaderEpoch)
+			}
+		}
+	}
+	if r.Version >= 16 {
+		resp.Brokers = hints.fetchBrokers()
+	}
+	return resp
 }

@@ -34,14 +34,15 @@ type Node struct {
 	logger      *slog.Logger
 	incarnation [16]byte
 
-	logs     *plog.Manager
-	raft     *controller.RaftStream
-	ctrl     *controller.Controller
-	replicas *replica.Manager
-	channel  *controllerChannel
-	pids     *producerIDs
-	meta     metadataWatch
-	metrics  *metricsServer
+	logs      *plog.Manager
+	raft      *controller.RaftStream
+	ctrl      *controller.Controller
+	replicas  *replica.Manager
+	channel   *controllerChannel
+	pids      *producerIDs
+	meta      metadataWatch
+	transport *brokerTransport
+	metrics   *metricsServer
 
 	brokerHandlers     *handlers.Handlers
 	controllerHandlers *handlers.Handlers
@@ -64,16 +65,22 @@ type Node struct {
 
 // New opens the node's storage and metadata quorum and binds its
 // listeners. It serves nothing until Start.
-func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, logger: logger, listeners: make(map[string]*routedListener), unfenced: make(chan struct{})}
+func New(cfg *config.Broker, logger *slog.Logger) (*Node, error) {
+	n := &Node{cfg: cfg, logger: logger, listeners: make(map[string]*routedListener), unfenced: make(chan struct{})}
 	_, _ = rand.Read(n.incarnation[:])
-	defer func() {
-		if err != nil {
-			n.closeResources()
-		}
-	}()
+	if err := n.open(); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open builds the node's parts; on error, New closes what was opened.
+func (n *Node) open() error {
+	cfg, logger := n.cfg, n.logger
+	var err error
 	if len(cfg.LogDirs) == 0 {
-		return nil, errors.New("log.dirs names no directory")
+		return errors.New("log.dirs names no directory")
 	}
 	n.logs, err = plog.NewManager(plog.ManagerConfig{
 		Dirs:                            cfg.LogDirs,
@@ -85,17 +92,17 @@ func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
 		Logger:                          logger.With(slog.String("component", "log")),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open log dirs: %w", err)
+		return fmt.Errorf("open log dirs: %w", err)
 	}
 	if n.metrics, err = newMetricsServer(cfg.MetricsListener); err != nil {
-		return nil, err
+		return err
 	}
 	if err := n.bindListeners(); err != nil {
-		return nil, err
+		return err
 	}
 	raftAddr, err := n.raftAdvertise()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	n.raft = controller.NewRaftStream(raftAddr)
 	ctrlLogger := logger.With(slog.String("component", "controller"))
@@ -119,14 +126,8 @@ func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open metadata: %w", err)
+		return fmt.Errorf("open metadata: %w", err)
 	}
-	n.replicas = replica.NewManager(replica.ManagerConfig{
-		NodeID: cfg.NodeID,
-		Logs:   n.logs,
-		Logger: logger.With(slog.String("component", "replica")),
-		Now:    time.Now,
-	})
 	voters := make(map[int32]string)
 	var order []int32
 	for _, v := range cfg.ControllerQuorumVoters {
@@ -135,6 +136,22 @@ func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
 	}
 	n.channel = newControllerChannel(voters, order, n.ctrl.ActiveController, cfg.NodeID, logger)
 	n.pids = newProducerIDs(n.channel, cfg.NodeID)
+	n.transport = newBrokerTransport(n.ctrl.Image, interBrokerListener(cfg), cfg.NodeID)
+	n.replicas = replica.NewManager(replica.ManagerConfig{
+		NodeID:         cfg.NodeID,
+		Logs:           n.logs,
+		Logger:         logger.With(slog.String("component", "replica")),
+		Now:            time.Now,
+		FetchTransport: n.transport,
+		ISRChanger: isrChanger{
+			channel: n.channel, image: n.ctrl.Image, nodeID: cfg.NodeID,
+			brokerEpoch: n.pids.brokerEpoch.Load,
+		},
+		BrokerEpoch:       n.pids.brokerEpoch.Load,
+		BrokerState:       brokerState(n.ctrl.Image),
+		ReplicaLagTimeMax: time.Duration(cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
+		Registry:          n.metrics.registry,
+	})
 	deps := handlers.Deps{
 		NodeID:       cfg.NodeID,
 		Config:       cfg,
@@ -149,7 +166,7 @@ func New(cfg *config.Broker, logger *slog.Logger) (n *Node, err error) {
 	}
 	n.brokerHandlers = handlers.New(deps)
 	n.controllerHandlers = handlers.NewController(deps)
-	return n, nil
+	return nil
 }
 
 func (n *Node) isController() bool { return slices.Contains(n.cfg.ProcessRoles, "controller") }
@@ -319,6 +336,9 @@ func (n *Node) closeResources() error {
 	if n.replicas != nil {
 		errs = append(errs, n.replicas.Close())
 	}
+	if n.transport != nil {
+		n.transport.Close()
+	}
 	if n.ctrl != nil {
 		errs = append(errs, n.ctrl.Close())
 	}
@@ -391,4 +411,16 @@ func (w *metadataWatch) wait(ctrl *controller.Controller) func(context.Context, 
 			}
 		}
 	}
+}
+
+// interBrokerListener names the listener followers fetch from:
+// inter.broker.listener.name, else the first advertised listener.
+func interBrokerListener(cfg *config.Broker) string {
+	if cfg.InterBrokerListenerName != "" {
+		return cfg.InterBrokerListenerName
+	}
+	if len(cfg.AdvertisedListeners) > 0 {
+		return cfg.AdvertisedListeners[0].Name
+	}
+	return "PLAINTEXT"
 }

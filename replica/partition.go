@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,10 @@ type Partition struct {
 	nodeID int32
 	log    *plog.Log
 	now    func() time.Time
+	repl   *replication
 
-	// hw is the high watermark. On a leader it only moves forward; it is
+	// hw is the high watermark. On a leader it only moves forward; on a
+	// follower it follows the leader's (never above the local LEO). It is
 	// atomic so readers (fetch, list offsets) never take mu.
 	hw atomic.Int64
 
@@ -51,16 +54,23 @@ type Partition struct {
 
 	mu       sync.RWMutex
 	state    State
+	hasState bool
 	cfg      Config
 	isLeader bool
 	// leaderEpochStart is the log end offset when this node became leader
 	// of the current epoch (ListOffsets answers OFFSET_NOT_AVAILABLE until
-	// the HW reaches it).
+	// the HW reaches it; a follower joins the ISR only past it).
 	leaderEpochStart int64
+
+	// rmu guards the leader's view of its followers and the ISR change in
+	// flight. Lock order: mu (read or write) before rmu.
+	rmu       sync.Mutex
+	followers map[int32]FollowerState
+	isr       isrProposals
 }
 
-func newPartition(tp plog.TopicPartition, nodeID int32, l *plog.Log, hw int64, now func() time.Time) *Partition {
-	p := &Partition{tp: tp, nodeID: nodeID, log: l, now: now}
+func newPartition(tp plog.TopicPartition, nodeID int32, l *plog.Log, hw int64, now func() time.Time, repl *replication) *Partition {
+	p := &Partition{tp: tp, nodeID: nodeID, log: l, now: now, repl: repl}
 	hw = min(max(hw, l.LogStartOffset()), l.LogEndOffset())
 	p.hw.Store(hw)
 	return p
@@ -103,29 +113,102 @@ func (p *Partition) Watch(w *Waiter) { p.watchers.add(w) }
 // Unwatch removes w.
 func (p *Partition) Unwatch(w *Waiter) { p.watchers.remove(w) }
 
-// applyState installs new metadata and config. Becoming leader of a new
-// epoch records the epoch's start offset in the leader-epoch cache, as
-// Kafka's Partition.makeLeader does.
-func (p *Partition) applyState(st State, cfg Config) error {
+// roleChange tells the Manager what applyState did to the fetchers.
+type roleChange struct {
+	// follow is true when the partition follows another broker.
+	follow bool
+	// restartFetch is true when the fetch state must start afresh: a new
+	// leader or leader epoch (Kafka's makeFollower returning true).
+	restartFetch bool
+}
+
+// applyState installs new metadata and config, as Kafka's
+// Partition.makeLeader / makeFollower do. Metadata older than what this
+// node already knows (a smaller partition epoch: the AlterPartition answer
+// can arrive before the delta) is ignored. Becoming leader of a new epoch
+// records the epoch's start offset in the leader-epoch cache and resets the
+// followers' state; becoming follower drops it.
+func (p *Partition) applyState(st State, cfg Config) (roleChange, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.watchers.wakeAll()
 	p.cfg = cfg
 	p.log.SetConfig(cfg.Log)
-	wasLeader, oldEpoch := p.isLeader, p.state.LeaderEpoch
-	p.state = st
+	if p.hasState && st.PartitionEpoch < p.state.PartitionEpoch {
+		p.repl.logger.Info("skipped stale partition state", slog.String("partition", p.tp.String()),
+			slog.Int("partition_epoch", int(st.PartitionEpoch)), slog.Int("current_partition_epoch", int(p.state.PartitionEpoch)))
+		return roleChange{follow: !p.isLeader && p.state.Leader >= 0}, nil
+	}
+	wasLeader, hadState := p.isLeader, p.hasState
+	newEpoch := !hadState || st.LeaderEpoch > p.state.LeaderEpoch
+	oldLeader := p.state.Leader
+	p.state, p.hasState = st, true
 	p.isLeader = st.Leader == p.nodeID
-	if p.isLeader && (!wasLeader || st.LeaderEpoch != oldEpoch) {
+	now := p.now()
+
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if !p.isLeader {
+		p.followers = nil
+		p.isr.reset()
+		p.leaderEpochStart = 0
+		follow := st.Leader >= 0
+		return roleChange{follow: follow, restartFetch: follow && (newEpoch || wasLeader || oldLeader != st.Leader)}, nil
+	}
+	if newEpoch || !wasLeader {
 		leo := p.log.LogEndOffset()
 		if err := p.log.LeaderEpochCache().Assign(st.LeaderEpoch, leo); err != nil {
-			return fmt.Errorf("become leader of %s at epoch %d: %w", p.tp, st.LeaderEpoch, err)
+			return roleChange{}, fmt.Errorf("become leader of %s at epoch %d: %w", p.tp, st.LeaderEpoch, err)
 		}
 		p.leaderEpochStart = leo
+		p.resetFollowersLocked(!wasLeader, now)
+		p.repl.logger.Info("leading partition", slog.String("partition", p.tp.String()),
+			slog.Int("leader_epoch", int(st.LeaderEpoch)), slog.Int64("epoch_start_offset", leo),
+			slog.Int64("high_watermark", p.hw.Load()), slog.Any("isr", st.ISR))
 	}
-	if p.isLeader {
-		p.maybeAdvanceHighWatermarkLocked()
+	p.syncFollowersLocked(now)
+	p.isr.committed(p, st)
+	p.maybeAdvanceHighWatermarkLocked(now)
+	return roleChange{}, nil
+}
+
+// resetFollowersLocked is Kafka's resetReplicaState on a leader epoch
+// change: a new leader knows nothing of its followers' logs; a re-elected
+// one keeps their offsets. Either way ISR members count as caught up now,
+// the others as never. Requires mu (write) and rmu.
+func (p *Partition) resetFollowersLocked(newLeader bool, now time.Time) {
+	old := p.followers
+	p.followers = make(map[int32]FollowerState, len(p.state.Replicas))
+	for _, id := range p.state.Replicas {
+		if id == p.nodeID {
+			continue
+		}
+		inISR := slices.Contains(p.state.ISR, id)
+		f := newFollowerState(inISR, now)
+		if prev, ok := old[id]; ok && !newLeader {
+			f = prev
+			f.LastCaughtUpTime = newFollowerState(inISR, now).LastCaughtUpTime
+		}
+		p.followers[id] = f
 	}
-	p.watchers.wakeAll()
-	return nil
+}
+
+// syncFollowersLocked follows a change of the assigned replicas: new ones
+// start unknown, removed ones are forgotten. Requires mu and rmu.
+func (p *Partition) syncFollowersLocked(now time.Time) {
+	if p.followers == nil {
+		p.followers = make(map[int32]FollowerState)
+	}
+	for _, id := range p.state.Replicas {
+		if _, ok := p.followers[id]; !ok && id != p.nodeID {
+			p.followers[id] = newFollowerState(slices.Contains(p.state.ISR, id), now)
+		}
+	}
+	for id := range p.followers {
+		if !slices.Contains(p.state.Replicas, id) {
+			delete(p.followers, id)
+		}
+	}
 }
 
 func (p *Partition) setConfig(cfg Config) {
@@ -135,59 +218,45 @@ func (p *Partition) setConfig(cfg Config) {
 	p.mu.Unlock()
 }
 
-// EffectiveMinISR is min(min.insync.replicas, replication factor), as Kafka
-// 3.7+ computes it (KAFKA-15583): an RF=1 topic still takes acks=all writes
-// whatever min.insync.replicas says.
-func EffectiveMinISR(minInsync int32, replicas int) int {
-	return max(1, min(int(minInsync), replicas))
+// effectiveMinISRLocked requires mu.
+func (p *Partition) effectiveMinISRLocked() int {
+	return EffectiveMinISR(p.cfg.MinInsyncReplicas, len(p.state.Replicas))
 }
 
-// HighWatermark computes a leader's high watermark: the lowest log end
-// offset among ISR members, never below the current one, and frozen while
-// the ISR is below the effective minimum (Kafka 3.7+, KIP-966 groundwork).
-// leos maps replica ID to its known log end offset; a member without an
-// entry holds the HW back at the current value.
-func HighWatermark(current int64, isr []int32, leos map[int32]int64, effectiveMinISR int) int64 {
-	if len(isr) < effectiveMinISR {
-		return current
+// maybeAdvanceHighWatermarkLocked recomputes a leader's HW and wakes the
+// waiters when it moved. Requires mu (read or write) and rmu; since every
+// leader-side writer holds rmu, the load-compare-store cannot lose an
+// advance.
+func (p *Partition) maybeAdvanceHighWatermarkLocked(now time.Time) bool {
+	if !p.isLeader {
+		return false
 	}
-	hw := int64(-1)
-	for _, id := range isr {
-		leo, ok := leos[id]
-		if !ok {
-			return current
-		}
-		if hw < 0 || leo < hw {
-			hw = leo
-		}
+	cur := p.hw.Load()
+	target := HighWatermark(cur, HighWatermarkInput{
+		LeaderID:        p.nodeID,
+		LeaderLEO:       p.log.LogEndOffset(),
+		ISR:             p.state.ISR,
+		MaximalISR:      p.isr.maximal(p.state.ISR),
+		Followers:       p.followers,
+		EffectiveMinISR: p.effectiveMinISRLocked(),
+		Now:             now,
+		LagMax:          p.repl.lagMax,
+		Eligible:        p.isrEligibleLocked,
+	})
+	if target <= cur {
+		return false
 	}
-	return max(current, hw)
-}
-
-// maybeAdvanceHighWatermarkLocked recomputes the HW from the ISR's log end
-// offsets. Followers arrive with the replication work; until then the
-// leader's own LEO is the only one known. Callers hold mu (read or write);
-// concurrent callers race only through the CAS, which keeps the maximum.
-func (p *Partition) maybeAdvanceHighWatermarkLocked() bool {
-	leos := map[int32]int64{p.nodeID: p.log.LogEndOffset()}
-	target := HighWatermark(p.hw.Load(), p.state.ISR, leos, EffectiveMinISR(p.cfg.MinInsyncReplicas, len(p.state.Replicas)))
-	for {
-		cur := p.hw.Load()
-		if target <= cur {
-			return false
-		}
-		if p.hw.CompareAndSwap(cur, target) {
-			return true
-		}
-	}
+	p.hw.Store(target)
+	p.watchers.wakeAll()
+	return true
 }
 
 // AppendResult is what a leader append reports back to the producer.
 type AppendResult = plog.AppendResult
 
 // AppendAsLeader appends one validated batch. requiredAcks -1 is refused
-// with NOT_ENOUGH_REPLICAS when the ISR is below the effective minimum, and
-// nothing is written.
+// with NOT_ENOUGH_REPLICAS when the committed ISR is below the effective
+// minimum (Kafka's appendRecordsToLeader), and nothing is written.
 func (p *Partition) AppendAsLeader(batch []byte, requiredAcks int16) (AppendResult, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -195,15 +264,19 @@ func (p *Partition) AppendAsLeader(batch []byte, requiredAcks int16) (AppendResu
 		return AppendResult{}, fmt.Errorf("%w: %s is not led by node %d", kerr.NotLeaderForPartition, p.tp, p.nodeID)
 	}
 	if requiredAcks == -1 {
-		if need := EffectiveMinISR(p.cfg.MinInsyncReplicas, len(p.state.Replicas)); len(p.state.ISR) < need {
+		if need := p.effectiveMinISRLocked(); len(p.state.ISR) < need {
 			return AppendResult{}, fmt.Errorf("%w: %s has ISR %v, below the %d required", kerr.NotEnoughReplicas, p.tp, p.state.ISR, need)
 		}
 	}
-	res, err := p.log.AppendAsLeader(batch, p.state.LeaderEpoch, p.cfg.LogAppendTime, p.now())
+	now := p.now()
+	res, err := p.log.AppendAsLeader(batch, p.state.LeaderEpoch, p.cfg.LogAppendTime, now)
 	if err != nil {
 		return res, fmt.Errorf("append to %s: %w", p.tp, err)
 	}
-	p.maybeAdvanceHighWatermarkLocked()
+	p.rmu.Lock()
+	p.maybeAdvanceHighWatermarkLocked(now)
+	p.rmu.Unlock()
+	// Parked follower and consumer fetches wait for new data too.
 	p.watchers.wakeAll()
 	return res, nil
 }
@@ -211,20 +284,30 @@ func (p *Partition) AppendAsLeader(batch []byte, requiredAcks int16) (AppendResu
 // WaitCommitted blocks until the high watermark reaches nextOffset (every
 // ISR member has the records below it), the deadline passes
 // (REQUEST_TIMED_OUT), the node stops leading the epoch the records were
-// written in (NOT_LEADER_OR_FOLLOWER), or ctx ends.
+// written in (NOT_LEADER_OR_FOLLOWER), or ctx ends. As Kafka's
+// checkEnoughReplicasReachOffset, a batch that became committed while the
+// maximal ISR is below the effective minimum is answered
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 func (p *Partition) WaitCommitted(ctx context.Context, nextOffset int64, epoch int32, deadline <-chan time.Time) error {
 	w := NewWaiter()
 	p.Watch(w)
 	defer p.Unwatch(w)
 	for {
-		if p.hw.Load() >= nextOffset {
-			return nil
-		}
 		p.mu.RLock()
 		leading := p.isLeader && p.state.LeaderEpoch == epoch
+		need := p.effectiveMinISRLocked()
+		p.rmu.Lock()
+		maximal := len(p.isr.maximal(p.state.ISR))
+		p.rmu.Unlock()
 		p.mu.RUnlock()
 		if !leading {
 			return fmt.Errorf("%w: %s changed leader while waiting for acks", kerr.NotLeaderForPartition, p.tp)
+		}
+		if p.hw.Load() >= nextOffset {
+			if maximal < need {
+				return fmt.Errorf("%w: %s: ISR of %d is below the %d required", kerr.NotEnoughReplicasAfterAppend, p.tp, maximal, need)
+			}
+			return nil
 		}
 		select {
 		case <-w.C:
@@ -266,7 +349,8 @@ type ReadResult struct {
 }
 
 // Read serves a consumer fetch: records below the high watermark (the last
-// stable offset equals it until transactions exist).
+// stable offset equals it until transactions exist). Only the leader serves
+// consumers (no fetch-from-follower, KIP-392).
 func (p *Partition) Read(offset int64, currentLeaderEpoch int32, maxBytes int, minOneBatch bool) (ReadResult, error) {
 	p.mu.RLock()
 	err := p.checkLeaderEpochLocked(currentLeaderEpoch, true)
@@ -298,4 +382,19 @@ func (p *Partition) Replicas() (replicas, isr []int32) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return slices.Clone(p.state.Replicas), slices.Clone(p.state.ISR)
+}
+
+// Followers returns the leader's view of each follower, keyed by broker
+// ID; nil on a follower.
+func (p *Partition) Followers() map[int32]FollowerState {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if p.followers == nil {
+		return nil
+	}
+	out := make(map[int32]FollowerState, len(p.followers))
+	for id, f := range p.followers {
+		out[id] = f
+	}
+	return out
 }

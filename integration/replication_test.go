@@ -1,0 +1,125 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// partitionState describes partition 0 of topic as node addr sees it.
+func partitionState(t testing.TB, addr, topic string) kadm.PartitionDetail {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(newClient(t, addr)).ListTopics(ctx, topic)
+	if err != nil || td[topic].Err != nil {
+		t.Fatalf("describe %s: %v %v", topic, err, td[topic].Err)
+	}
+	return td[topic].Partitions[0]
+}
+
+// waitISR waits until partition 0's ISR, as seen from addr, satisfies ok.
+func waitISR(t testing.TB, addr, topic string, within time.Duration, ok func([]int32) bool) []int32 {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		isr := partitionState(t, addr, topic).ISR
+		if ok(isr) {
+			return isr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ISR of %s is %v after %v", topic, isr, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func produceOne(cl *kgo.Client, topic, v string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Value: []byte(v)}).FirstErr()
+}
+
+// TestReplicationISRFollowsPausedFollower is issue 5's scenario: RF=3; a
+// paused follower leaves the ISR after replica.lag.time.max.ms; with
+// min.insync.replicas=2 acks=all keeps working, with 3 it is refused with
+// NOT_ENOUGH_REPLICAS while acks=1 works; resumed, the follower rejoins
+// and acks=all works again.
+func TestReplicationISRFollowsPausedFollower(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := startCluster(t, "replica.lag.time.max.ms=2000")
+	adm := c.admin()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for topic, minISR := range map[string]string{"min2": "2", "min3": "3"} {
+		resp, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": strp(minISR)}, topic)
+		if err != nil || resp.Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+		}
+	}
+	all := newClientSeeds(t, c.seeds(), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(2), kgo.RecordDeliveryTimeout(15*time.Second))
+	one := newClientSeeds(t, c.seeds(), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	for _, topic := range []string{"min2", "min3"} {
+		if err := produceOne(all, topic, "before"); err != nil {
+			t.Fatalf("acks=all to %s with a full ISR: %v", topic, err)
+		}
+	}
+
+	// Pause a follower of min3 (the same brokers hold min2's replicas).
+	st := partitionState(t, c.nodes[0].addr(), "min3")
+	var follower int32
+	for _, r := range st.Replicas {
+		if r != st.Leader {
+			follower = r
+			break
+		}
+	}
+	victim := c.nodes[follower-1]
+	if err := victim.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP: %v", err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			victim.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	leaderAddr := c.nodes[st.Leader-1].addr()
+	for _, topic := range []string{"min2", "min3"} {
+		waitISR(t, leaderAddr, topic, 20*time.Second, func(isr []int32) bool { return !slices.Contains(isr, follower) })
+	}
+	if err := produceOne(all, "min2", "paused"); err != nil {
+		t.Fatalf("acks=all with min.insync.replicas=2 and one follower out: %v", err)
+	}
+	err := produceOne(all, "min3", "paused")
+	if !errors.Is(err, kerr.NotEnoughReplicas) && !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("acks=all with min.insync.replicas=3 and ISR of 2: got %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	if err := produceOne(one, "min3", "acks1"); err != nil {
+		t.Fatalf("acks=1 with a short ISR: %v", err)
+	}
+
+	victim.cmd.Process.Signal(syscall.SIGCONT)
+	resumed = true
+	for _, topic := range []string{"min2", "min3"} {
+		waitISR(t, leaderAddr, topic, 30*time.Second, func(isr []int32) bool { return len(isr) == 3 })
+	}
+	if err := produceOne(all, "min3", "after"); err != nil {
+		t.Fatalf("acks=all after the follower rejoined: %v", err)
+	}
+	// Consumers read only committed records: everything acknowledged, and
+	// the end offset they see is the high watermark.
+	got := consumeN(t, leaderAddr, "min3", 3)
+	if len(got) != 3 {
+		t.Fatalf("read %d records from min3, want 3", len(got))
+	}
+}
