@@ -277,7 +277,8 @@ func (p *procNode) kill() {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		p.t.Errorf("samsa did not exit within 10 s of SIGTERM")
+		logs := p.logs()
+		p.t.Errorf("samsa did not exit within 10 s of SIGTERM; last log lines:\n%s", logs[max(0, len(logs)-3000):])
 		p.cmd.Process.Kill()
 		<-done
 	}

@@ -74,11 +74,13 @@ func TestReplicationISRFollowsPausedFollower(t *testing.T) {
 		}
 	}
 
-	// Pause a follower of min3 (the same brokers hold min2's replicas).
+	// Pause a broker that leads neither partition (both have all three
+	// brokers as replicas, so it follows both).
 	st := partitionState(t, c.nodes[0].addr(), "min3")
+	st2 := partitionState(t, c.nodes[0].addr(), "min2")
 	var follower int32
 	for _, r := range st.Replicas {
-		if r != st.Leader {
+		if r != st.Leader && r != st2.Leader {
 			follower = r
 			break
 		}
@@ -97,6 +99,8 @@ func TestReplicationISRFollowsPausedFollower(t *testing.T) {
 	for _, topic := range []string{"min2", "min3"} {
 		waitISR(t, leaderAddr, topic, 20*time.Second, func(isr []int32) bool { return !slices.Contains(isr, follower) })
 	}
+	// The leader of min2 must have applied its own shrink too.
+	waitISR(t, c.nodes[st2.Leader-1].addr(), "min2", 20*time.Second, func(isr []int32) bool { return !slices.Contains(isr, follower) })
 	if err := produceOne(all, "min2", "paused"); err != nil {
 		t.Fatalf("acks=all with min.insync.replicas=2 and one follower out: %v", err)
 	}

@@ -120,8 +120,19 @@ func (n *Node) controlledShutdown(bound time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
+	lastSeen := time.Now()
 	for ctx.Err() == nil {
-		resp, err := n.heartbeat(ctx, epoch, true)
+		// With no active controller (the quorum is gone) nobody can move
+		// leadership: waiting out the whole bound helps no one.
+		if _, ok := n.ctrl.ActiveController(); ok {
+			lastSeen = time.Now()
+		} else if time.Since(lastSeen) > noControllerShutdownWait {
+			n.logger.Warn("no active controller for controlled shutdown; stopping without it")
+			return
+		}
+		hctx, hcancel := context.WithTimeout(ctx, noControllerShutdownWait)
+		resp, err := n.heartbeat(hctx, epoch, true)
+		hcancel()
 		if err == nil && resp.ErrorCode == 0 && resp.ShouldShutdown {
 			n.logger.Info("controlled shutdown complete")
 			return
@@ -133,6 +144,10 @@ func (n *Node) controlledShutdown(bound time.Duration) {
 	}
 	n.logger.Warn("controlled shutdown did not complete in time, stopping anyway", slog.Duration("bound", bound))
 }
+
+// noControllerShutdownWait is how long controlled shutdown waits for an
+// active controller to appear.
+const noControllerShutdownWait = time.Second
 
 // notControllerCode reports answers that mean "ask another controller".
 func notControllerCode(r kmsg.Response) bool {

@@ -1,7 +1,7 @@
 package node
 
 import (
-		"log/slog"
+	"log/slog"
 	"net"
 
 	"github.com/samsa-broker/samsa/config"
