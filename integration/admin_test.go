@@ -85,7 +85,11 @@ func describeTopic(t testing.TB, cl *kgo.Client, topic string) (kmsg.MetadataRes
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = &topic
 	req.Topics = []kmsg.MetadataRequestTopic{rt}
-	resp := send[*kmsg.MetadataResponse](t, cl, req)
+	// Any broker can answer Metadata; kgo picks one it can reach.
+	resp, err := req.RequestWith(adminCtx(t), cl)
+	if err != nil {
+		t.Fatalf("metadata for %s: %v", topic, err)
+	}
 	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
 		return kmsg.MetadataResponseTopic{}, false
 	}

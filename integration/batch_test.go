@@ -50,6 +50,12 @@ func rawBatch(producerID int64, epoch int16, baseSeq int32, values ...string) []
 // returns the partition's answer.
 func produceRaw(t testing.TB, cl *kgo.Client, topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
+	return produceRawTo(t, cl, cl, topic, batch)
+}
+
+// produceRawTo is produceRaw sent through r, e.g. one broker of cl's.
+func produceRawTo(t testing.TB, cl *kgo.Client, r kmsg.Requestor, topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = -1
 	req.TimeoutMillis = 5000
@@ -65,7 +71,7 @@ func produceRaw(t testing.TB, cl *kgo.Client, topic string, batch []byte) kmsg.P
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := req.RequestWith(ctx, r)
 	if err != nil {
 		t.Fatalf("produce request: %v", err)
 	}

@@ -128,7 +128,17 @@ func TestClusterBrokersVisibleAndLeadersSpread(t *testing.T) {
 	// Every broker reports the same partitions, each with 3 replicas, and
 	// the leaders are spread evenly.
 	for _, p := range c.nodes {
-		td, err := kadm.NewClient(newClient(t, p.addr())).ListTopics(ctx, "spread")
+		// Metadata reaches each broker through its own replica of the
+		// metadata log: allow it a moment.
+		var td kadm.TopicDetails
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			td, err = kadm.NewClient(newClient(t, p.addr())).ListTopics(ctx, "spread")
+			if err == nil && td["spread"].Err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		if err != nil || td["spread"].Err != nil {
 			t.Fatalf("describe from %s: %v %v", p.addr(), err, td["spread"].Err)
 		}

@@ -89,6 +89,12 @@ func (tn *testNode) start() {
 		n.Close()
 		tn.t.Fatalf("start node: %v", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		n.Close()
+		tn.t.Fatalf("node not ready: %v", err)
+	}
 	tn.n = n
 }
 
@@ -277,10 +283,15 @@ func (p *procNode) kill() {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		logs := p.logs()
-		p.t.Errorf("samsa did not exit within 10 s of SIGTERM; last log lines:\n%s", logs[max(0, len(logs)-3000):])
-		p.cmd.Process.Kill()
-		<-done
+		// SIGQUIT makes the Go runtime print every goroutine's stack.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			p.cmd.Process.Kill()
+			<-done
+		}
+		p.t.Errorf("samsa did not exit within 10 s of SIGTERM; its log and stacks:\n%s", p.logs())
 	}
 	p.cmd = nil
 }

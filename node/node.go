@@ -256,23 +256,25 @@ func (n *Node) Start() error {
 			n.runLifecycle(ctx)
 		}()
 	}
-	if n.isBroker() {
-		// Like Kafka's BrokerServer, start-up completes once the controller
-		// has unfenced this broker, so clients that connect after Start see
-		// it in Metadata. Without a quorum that can take too long: then
-		// the node keeps trying in the background.
-		select {
-		case <-n.unfenced:
-		case <-time.After(startupUnfenceWait):
-			n.logger.Warn("not unfenced by the controller yet; serving anyway and still trying", slog.Duration("waited", startupUnfenceWait))
-		}
-	}
 	n.logger.Info("samsa node started", slog.Int("node.id", int(n.cfg.NodeID)), slog.Any("process.roles", n.cfg.ProcessRoles), slog.Any("listeners", n.Addrs()), slog.String("metrics", n.metrics.addr()))
 	return nil
 }
 
-// startupUnfenceWait bounds how long Start waits to be unfenced.
-const startupUnfenceWait = 30 * time.Second
+// WaitReady blocks until the controller has unfenced this broker (Kafka's
+// BrokerServer completes start-up at that point), so clients that connect
+// afterwards see it in Metadata, or until ctx ends. A controller-only node
+// is ready at once.
+func (n *Node) WaitReady(ctx context.Context) error {
+	if !n.isBroker() {
+		return nil
+	}
+	select {
+	case <-n.unfenced:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("broker %d not unfenced by the controller yet: %w", n.cfg.NodeID, ctx.Err())
+	}
+}
 
 // Addrs returns the bound address of every listener by name.
 func (n *Node) Addrs() map[string]string {

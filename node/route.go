@@ -24,6 +24,11 @@ type routedListener struct {
 	done  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
+
+	// pending are accepted connections not yet routed; Close closes them
+	// so no routing goroutine waits out routeTimeout on a silent peer.
+	mu      sync.Mutex
+	pending map[net.Conn]struct{}
 }
 
 // routeTimeout bounds how long a new connection may take to send its first
@@ -31,7 +36,7 @@ type routedListener struct {
 const routeTimeout = 10 * time.Second
 
 func newRoutedListener(ln net.Listener, magic byte, raft func(net.Conn), logger *slog.Logger) *routedListener {
-	r := &routedListener{ln: ln, raft: raft, magic: magic, logger: logger, conns: make(chan net.Conn), done: make(chan struct{})}
+	r := &routedListener{ln: ln, raft: raft, magic: magic, logger: logger, conns: make(chan net.Conn), done: make(chan struct{}), pending: make(map[net.Conn]struct{})}
 	r.wg.Add(1)
 	go r.acceptLoop()
 	return r
@@ -58,10 +63,23 @@ func (r *routedListener) acceptLoop() {
 
 // route reads the first byte and passes the connection on.
 func (r *routedListener) route(c net.Conn) {
+	r.mu.Lock()
+	select {
+	case <-r.done:
+		r.mu.Unlock()
+		c.Close()
+		return
+	default:
+	}
+	r.pending[c] = struct{}{}
+	r.mu.Unlock()
 	br := bufio.NewReaderSize(c, 512)
 	c.SetReadDeadline(time.Now().Add(routeTimeout))
 	first, err := br.Peek(1)
 	c.SetReadDeadline(time.Time{})
+	r.mu.Lock()
+	delete(r.pending, c)
+	r.mu.Unlock()
 	if err != nil {
 		c.Close()
 		return
@@ -92,7 +110,12 @@ func (r *routedListener) Accept() (net.Conn, error) {
 // owners close them.
 func (r *routedListener) Close() error {
 	r.once.Do(func() {
+		r.mu.Lock()
 		close(r.done)
+		for c := range r.pending {
+			c.Close()
+		}
+		r.mu.Unlock()
 		r.ln.Close()
 	})
 	return nil

@@ -71,6 +71,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	// Ready once the controller has unfenced the broker; until then the
+	// node keeps trying in the background, and a signal still stops it.
+	if err := n.WaitReady(ctx); err == nil {
+		logger.Info("broker ready: unfenced by the controller")
+	}
 	<-ctx.Done()
 	// A second signal during shutdown gets the default behaviour: exit now.
 	stop()
