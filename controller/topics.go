@@ -264,18 +264,14 @@ func (c *Controller) newTopicPartitions(img *Image, t CreateTopic) ([]PartitionI
 }
 
 // placePartitions places count new partitions, numbered from first, on the
-// live brokers.
+// live brokers, rack-aware when brokers have a broker.rack.
 func (c *Controller) placePartitions(img *Image, first, count int32, rf int) ([]PartitionImage, error) {
 	live := img.LiveBrokers()
-	ids := make([]int32, len(live))
-	for i, b := range live {
-		ids[i] = b.NodeID
-	}
-	start, err := randomIndex(c.cfg.Rand, len(ids))
+	start, err := randomIndex(c.cfg.Rand, len(live))
 	if err != nil {
 		return nil, err
 	}
-	assignment, err := placeReplicas(ids, start, first, count, rf)
+	assignment, err := placeReplicasOnRacks(live, start, first, count, rf)
 	if err != nil {
 		return nil, err
 	}
