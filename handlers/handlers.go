@@ -15,6 +15,7 @@ import (
 
 	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/controller"
+	plog "github.com/samsa-broker/samsa/log"
 	"github.com/samsa-broker/samsa/protocol"
 	"github.com/samsa-broker/samsa/record"
 	"github.com/samsa-broker/samsa/replica"
@@ -30,6 +31,7 @@ type Deps struct {
 	NodeID      int32
 	Config      *config.Broker
 	Replicas    *replica.Manager
+	Logs        *plog.Manager // the node's logs by log dir, for DescribeLogDirs
 	Controller  *controller.Controller
 	ProducerIDs ProducerIDSource
 	Codecs      *record.Codecs
@@ -67,6 +69,7 @@ func apis() []api {
 		offsetForLeaderEpochAPI,
 		describeConfigsAPI,
 		alterConfigsAPI,
+		describeLogDirsAPI,
 		createPartitionsAPI,
 		incrementalAlterConfigsAPI,
 		describeClusterAPI,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -70,16 +71,26 @@ func (c *procCluster) waitBrokers(want int, within time.Duration) {
 		if p.cmd == nil {
 			continue
 		}
-		adm := kadm.NewClient(newClient(c.t, p.addr()))
 		for {
+			// A fresh client each time: kgo serves repeated metadata
+			// requests from its cache for a while.
+			cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr()))
+			if err != nil {
+				c.t.Fatalf("kgo client: %v", err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			md, err := adm.BrokerMetadata(ctx)
+			md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
 			cancel()
+			cl.Close()
 			if err == nil && len(md.Brokers) == want {
 				break
 			}
 			if time.Now().After(deadline) {
-				c.t.Fatalf("node at %s sees %d brokers (err %v), want %d\n%s", p.addr(), len(md.Brokers), err, want, p.logs())
+				var logs string
+				for _, q := range c.nodes {
+					logs += fmt.Sprintf("--- node at %s:\n%s\n", q.addr(), q.logs())
+				}
+				c.t.Fatalf("node at %s sees %d brokers (err %v), want %d\n%s", p.addr(), len(md.Brokers), err, want, logs)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -195,4 +206,36 @@ func TestClusterSurvivesControllerKill(t *testing.T) {
 		t.Fatalf("restarted node does not see the topic created while it was down: %v %v", err, td["after-failover"].Err)
 	}
 	t.Logf("controller %d killed, %d took over", old, leader)
+}
+
+// TestBrokerOnlyNodeFollowsMetadata runs a controller+broker node and a
+// broker-only node (a raft observer of the metadata log): the broker-only
+// node registers, sees every change, hosts replicas and serves clients.
+func TestBrokerOnlyNodeFollowsMetadata(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	p1, c1 := freePort(t), freePort(t)
+	p2 := freePort(t)
+	voters := fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", c1)
+	n1 := startProc(t, t.TempDir(), p1, c1, voters)
+	n2 := startProcAsync(t, t.TempDir(), p2, freePort(t),
+		"node.id=2", "process.roles=broker", voters,
+		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d", p2))
+	n2.waitListening()
+	c := &procCluster{t: t, nodes: []*procNode{n1, n2}}
+	c.waitBrokers(2, 30*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Created through the broker-only node, which forwards to the
+	// controller, with a replica on each node.
+	adm := kadm.NewClient(newClient(t, n2.addr()))
+	if resp, err := adm.CreateTopic(ctx, 2, 2, nil, "observer"); err != nil || resp.Err != nil {
+		t.Fatalf("create topic through the broker-only node: %v %v", err, resp.Err)
+	}
+	produceSync(t, newClientSeeds(t, c.seeds()), "observer", "o", 100)
+	if got := consumeN(t, n2.addr(), "observer", 100); len(got) != 100 {
+		t.Fatalf("read %d records, want 100", len(got))
+	}
 }

@@ -80,7 +80,8 @@ type managedLog struct {
 // directory.id), its clean-shutdown marker noted, its checkpoints read, and
 // every "<topic>-<partition>" directory in it opened as a log, in parallel
 // over GOMAXPROCS workers, with recovery when the dir was not shut down
-// cleanly. Directories left by a deletion ("*-delete") are removed. Once
+// cleanly. The metadata quorum's directory is not a partition log and is
+// left alone. Directories left by a deletion ("*-delete") are removed. Once
 // all logs are open the clean-shutdown markers are removed, so that a crash
 // from then on is detected.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
@@ -208,7 +209,9 @@ func (m *Manager) loadLogs() error {
 			return fmt.Errorf("list log dir %s: %w", d.path, err)
 		}
 		for _, de := range des {
-			if !de.IsDir() {
+			// The metadata quorum keeps its own files under
+			// __cluster_metadata-0; like Kafka's LogManager, skip it.
+			if !de.IsDir() || de.Name() == metadataLogDir {
 				continue
 			}
 			jobs = append(jobs, job{dir: d, name: de.Name(), recovery: recovery, logStarts: logStarts,
@@ -512,3 +515,7 @@ func (m *Manager) unlockDirs() {
 		}
 	}
 }
+
+// metadataLogDir is the metadata quorum's directory inside the first log
+// dir (KRaft's __cluster_metadata-0), owned by the controller package.
+const metadataLogDir = "__cluster_metadata-0"

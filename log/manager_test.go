@@ -283,3 +283,25 @@ func TestManagerOpensManyPartitionsQuickly(t *testing.T) {
 		t.Fatalf("opening %d clean partitions took %v", partitions, took)
 	}
 }
+
+func TestManagerLeavesMetadataQuorumDirAlone(t *testing.T) {
+	dir := t.TempDir()
+	meta := filepath.Join(dir, metadataLogDir)
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(meta, "raft.db"), []byte("raft"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newTestManager(t, dir)
+	if logs := m.Logs(); len(logs) != 0 {
+		t.Fatalf("opened %d logs, want none: the metadata quorum's directory is not a partition", len(logs))
+	}
+	entries, err := os.ReadDir(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("metadata dir holds %d files after start, want only raft.db", len(entries))
+	}
+}

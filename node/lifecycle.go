@@ -25,6 +25,14 @@ func (n *Node) runLifecycle(ctx context.Context) {
 	interval := time.Duration(n.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
 	epoch := int64(-1)
 	for ctx.Err() == nil {
+		if errp := n.clusterMismatch.Load(); errp != nil {
+			n.logger.Error("refusing to register: log dirs belong to another cluster", slog.Any("err", *errp))
+			select {
+			case <-ctx.Done():
+			case <-time.After(interval):
+			}
+			continue
+		}
 		if epoch < 0 {
 			var ok bool
 			if epoch, ok = n.register(ctx); !ok {

@@ -34,7 +34,8 @@ func (n *Node) applyDelta(d *controller.Delta) {
 		// Written to meta.properties on first contact; a log dir of
 		// another cluster is refused (the node then serves nothing).
 		if err := n.logs.SetClusterID(d.New.ClusterID); err != nil {
-			n.logger.Error("log dirs belong to another cluster; refusing to serve", slog.Any("err", err))
+			n.logger.Error("log dirs belong to another cluster; this broker will not register", slog.Any("err", err))
+			n.clusterMismatch.Store(&err)
 		}
 	}
 	for _, dt := range d.DeletedTopics() {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -58,6 +59,10 @@ type Node struct {
 	// unfenced is closed when the controller first unfences this broker.
 	unfenced     chan struct{}
 	unfencedOnce sync.Once
+	// clusterMismatch holds the error when the quorum's cluster ID is not
+	// the one in this node's meta.properties: the broker then never
+	// registers, so it joins no cluster it does not belong to.
+	clusterMismatch atomic.Pointer[error]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -156,6 +161,7 @@ func (n *Node) open() error {
 		NodeID:       cfg.NodeID,
 		Config:       cfg,
 		Replicas:     n.replicas,
+		Logs:         n.logs,
 		Controller:   n.ctrl,
 		ProducerIDs:  n.pids,
 		Codecs:       record.NewCodecs(),
