@@ -29,6 +29,9 @@ type bench struct {
 	// take the throughput workload's data fails again at once instead of
 	// costing every later workload another phase timeout.
 	seedErr error
+	// clusterErr is why a 3-node cluster did not start; later cluster
+	// workloads report it at once for the same reason.
+	clusterErr error
 }
 
 // seededNode is a stopped samsa node whose data dir holds a throughput
@@ -88,8 +91,9 @@ func (b *bench) run(ctx context.Context) *report {
 	if samsaProcesses {
 		b.prepareSamsa(ctx)
 	}
-	if b.opts.wantWorkload(workloadThroughput) {
-		r.Throughput = b.runThroughputs(ctx)
+	rf3 := samsaProcesses && b.opts.wantWorkload(workloadThroughputRF3)
+	if b.opts.wantWorkload(workloadThroughput) || rf3 {
+		r.Throughput = b.runThroughputs(ctx, rf3)
 	}
 	if samsaProcesses {
 		b.runProcessWorkloads(ctx, r)
@@ -103,6 +107,18 @@ func (b *bench) run(ctx context.Context) *report {
 }
 
 func (b *bench) runProcessWorkloads(ctx context.Context, r *report) {
+	if b.opts.wantWorkload(workloadLatencyRF3) {
+		b.logger.Info("measuring produce latency on a 3-node cluster",
+			slog.Int64("bytes_per_s", b.opts.LatencyRate), slog.Duration("warmup", b.opts.LatencyWarmup),
+			slog.Duration("duration", b.opts.LatencyDuration))
+		runtime.GC()
+		res, err := b.latencyRF3(ctx)
+		if err != nil {
+			res = latencyResult{Error: err.Error()}
+			b.logger.Error("latency-rf3 workload failed", slog.Any("err", err))
+		}
+		r.LatencyRF3 = &res
+	}
 	if b.opts.wantWorkload(workloadStartup) {
 		b.logger.Info("measuring start-up", slog.Int("starts", b.opts.Startups))
 		res, err := b.startup(ctx)
@@ -146,31 +162,52 @@ func (b *bench) prepareSamsa(ctx context.Context) {
 	}
 }
 
-// runThroughputs alternates the brokers run by run, so drift in the
-// machine's speed (thermal, noisy neighbours) hits them alike. A broker
-// whose run fails is not run again.
-func (b *bench) runThroughputs(ctx context.Context) *throughputReport {
+// throughputSeries is one line of the throughput table: what to deploy
+// for each run and the runs it has had.
+type throughputSeries struct {
+	key    string // kfake, samsa or samsa-rf3; names node directories and topics
+	result *brokerThroughput
+}
+
+// seriesSamsaRF3 is the throughput series run on a 3-node samsa cluster.
+const seriesSamsaRF3 = "samsa-rf3"
+
+// runThroughputs alternates the series run by run (kfake, samsa, then the
+// samsa cluster when rf3 is set), so drift in the machine's speed (thermal,
+// noisy neighbours) hits them alike; the RF=3/RF=1 ratio compares runs
+// taken side by side. A series whose run fails is not run again.
+func (b *bench) runThroughputs(ctx context.Context, rf3 bool) *throughputReport {
 	rep := &throughputReport{}
-	for _, name := range b.opts.Brokers {
-		rep.Brokers = append(rep.Brokers, &brokerThroughput{Broker: name})
+	var series []throughputSeries
+	if b.opts.wantWorkload(workloadThroughput) {
+		for _, name := range b.opts.Brokers {
+			bt := &brokerThroughput{Broker: name}
+			rep.Brokers = append(rep.Brokers, bt)
+			series = append(series, throughputSeries{key: name, result: bt})
+		}
+	}
+	if rf3 {
+		rep.SamsaRF3 = &brokerThroughput{Broker: brokerSamsa}
+		series = append(series, throughputSeries{key: seriesSamsaRF3, result: rep.SamsaRF3})
 	}
 	for run := 1; run <= b.opts.Runs; run++ {
-		for _, bt := range rep.Brokers {
+		for _, s := range series {
+			bt := s.result
 			if bt.Error != "" {
 				continue
 			}
-			b.logger.Info("throughput run", slog.String("broker", bt.Broker), slog.Int("run", run), slog.Int("records", b.opts.Records))
+			b.logger.Info("throughput run", slog.String("broker", s.key), slog.Int("run", run), slog.Int("records", b.opts.Records))
 			// kfake keeps its records on this process's heap; collecting
 			// between runs starts every run, of either broker, from the
 			// same clean client heap.
 			runtime.GC()
-			sample, err := b.throughputRun(ctx, bt.Broker, run)
+			sample, err := b.throughputRun(ctx, s.key, run)
 			if err != nil {
 				bt.Error = err.Error()
-				b.logger.Error("throughput run failed", slog.String("broker", bt.Broker), slog.Any("err", err))
+				b.logger.Error("throughput run failed", slog.String("broker", s.key), slog.Any("err", err))
 				continue
 			}
-			b.logger.Info("throughput run done", slog.String("broker", bt.Broker),
+			b.logger.Info("throughput run done", slog.String("broker", s.key),
 				slog.Float64("produce_mb_per_s", sample.ProduceMBps), slog.Float64("consume_mb_per_s", sample.ConsumeMBps))
 			bt.Samples = append(bt.Samples, sample)
 		}
@@ -182,42 +219,49 @@ func (b *bench) runThroughputs(ctx context.Context) *throughputReport {
 	return rep
 }
 
-// throughputRun deploys broker, runs one throughput measurement and stops
-// the broker again.
-func (b *bench) throughputRun(ctx context.Context, broker string, run int) (sample throughputSample, err error) {
+// throughputRun deploys a series' brokers, runs one throughput measurement
+// and stops them again.
+func (b *bench) throughputRun(ctx context.Context, key string, run int) (sample throughputSample, err error) {
 	topic := fmt.Sprintf("samsa-bench-%s-throughput-%d", b.runID, run)
-	nodeDir := filepath.Join(b.workDir, fmt.Sprintf("%s-throughput-%d", broker, run))
-	dep, err := b.deploy(ctx, broker, nodeDir)
+	nodeDir := filepath.Join(b.workDir, fmt.Sprintf("%s-throughput-%d", key, run))
+	dep, err := b.deploy(ctx, key, nodeDir)
 	if err != nil {
+		b.removeDir(nodeDir)
 		return throughputSample{}, err
 	}
 	guarded, stopGuard := guard(ctx, dep)
 	sample, err = runThroughput(guarded, dep.target(), b.throughputConfig(topic, b.opts.Records, b.opts.Partitions))
 	stopGuard()
 	if closeErr := dep.Close(); closeErr != nil {
-		err = errors.Join(err, fmt.Errorf("stop %s: %w", broker, closeErr))
+		err = errors.Join(err, fmt.Errorf("stop %s: %w", key, closeErr))
 	}
-	if pd, ok := dep.(*processDeployment); ok {
-		if broker == brokerSamsa {
-			b.keepSeeded(err == nil, &seededNode{node: pd.node, dir: nodeDir, topic: topic})
+	switch d := dep.(type) {
+	case *processDeployment:
+		if key == brokerSamsa {
+			b.keepSeeded(err == nil, &seededNode{node: d.node, dir: nodeDir, topic: topic})
 		} else {
 			b.removeDir(nodeDir)
 		}
+	case *clusterDeployment:
+		b.removeDir(nodeDir)
 	}
 	return sample, err
 }
 
-// deploy starts broker for one throughput run, with any node state in dir.
-func (b *bench) deploy(ctx context.Context, broker, dir string) (deployment, error) {
+// deploy starts a series' brokers for one throughput run, with any node
+// state in dir.
+func (b *bench) deploy(ctx context.Context, key, dir string) (deployment, error) {
 	switch {
-	case broker == brokerKfake && b.opts.KfakeProcess:
+	case key == seriesSamsaRF3:
+		return b.startSamsaCluster(ctx, dir)
+	case key == brokerKfake && b.opts.KfakeProcess:
 		self, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("find samsa-bench's executable to serve kfake: %w", err)
 		}
 		return startProcessBroker(ctx, brokerKfake, []string{self, serveKfakeCommand}, dir, nil,
 			b.opts.ProbeEvery, b.opts.PhaseTimeout, b.logger)
-	case broker == brokerKfake:
+	case key == brokerKfake:
 		return startKfake(1)
 	case b.opts.SamsaAddr != "":
 		return externalDeployment{t: target{name: brokerSamsa, seeds: []string{b.opts.SamsaAddr}, replicationFactor: 1}}, nil

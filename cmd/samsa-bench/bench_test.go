@@ -41,7 +41,7 @@ func TestRunKfakeOnlyRepeatsAndSummarizes(t *testing.T) {
 	if kfake == nil || len(kfake.Samples) != 2 || kfake.Median == nil || kfake.Best == nil {
 		t.Fatalf("kfake results %+v, want 2 samples with median and best", kfake)
 	}
-	if r.Startup != nil || r.Recovery != nil {
+	if r.Startup != nil || r.Recovery != nil || r.LatencyRF3 != nil || r.Throughput.SamsaRF3 != nil {
 		t.Fatal("process workloads ran without samsa among --brokers")
 	}
 	if !strings.Contains(stdout, "kfake (median)") {
@@ -59,12 +59,20 @@ func TestRunEveryWorkloadAgainstStandIn(t *testing.T) {
 	bin := fakeSamsaBin(t)
 	workDir := t.TempDir()
 	status, stdout, r := runBench(t, workDir, "--samsa-bin", bin, "--records", "500", "--partitions", "2", "--runs", "1",
-		"--startups", "2", "--idle-wait", "10ms", "--recovery-bytes", "300KiB")
+		"--startups", "2", "--idle-wait", "10ms", "--recovery-bytes", "300KiB",
+		"--latency-rate", "1MB", "--latency-warmup", "50ms", "--latency-duration", "200ms")
 	if status != 0 {
 		t.Fatalf("exit status %d, want 0; stdout:\n%s", status, stdout)
 	}
 	if r.Throughput.Ratios == nil {
 		t.Fatal("no samsa/kfake ratios")
+	}
+	if rf3 := r.Throughput.SamsaRF3; rf3 == nil || len(rf3.Samples) != 1 || r.Throughput.RF3OverRF1 == nil {
+		t.Fatalf("RF=3 throughput %+v, ratios %+v: want one run and RF=3/RF=1 ratios", rf3, r.Throughput.RF3OverRF1)
+	}
+	// 1e6 B/s of 1 KiB records for 200 ms.
+	if l := r.LatencyRF3; l == nil || l.Records != 195 || l.Nodes != 3 || l.ReplicationFactor != 3 || l.P99Ms <= 0 {
+		t.Fatalf("latency %+v: want 195 records on 3 nodes with RF 3", r.LatencyRF3)
 	}
 	if r.Startup == nil || len(r.Startup.SamplesMs) != 2 || r.Startup.DataDirBytes < 500*1024 {
 		t.Fatalf("start-up %+v: want 2 starts over the throughput run's data dir", r.Startup)
@@ -126,7 +134,7 @@ func TestRunMeasuresExternalBrokerWithoutProcessWorkloads(t *testing.T) {
 	if r.Throughput.Ratios == nil {
 		t.Fatal("no ratios against the external broker")
 	}
-	if r.Startup != nil || r.IdleMemory != nil || r.Recovery != nil {
+	if r.Startup != nil || r.IdleMemory != nil || r.Recovery != nil || r.LatencyRF3 != nil || r.Throughput.SamsaRF3 != nil {
 		t.Fatal("process workloads ran against --samsa-addr")
 	}
 }
@@ -172,6 +180,15 @@ func TestRunReportsSamsaThatExitsWithoutRetryingEveryWorkload(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "samsa error:") {
 		t.Fatalf("stdout does not show the samsa error:\n%s", stdout)
+	}
+	if rf3 := r.Throughput.SamsaRF3; rf3 == nil || !strings.Contains(rf3.Error, "exited") || len(rf3.Samples) != 0 {
+		t.Fatalf("RF=3 throughput %+v, want the nodes' exit", rf3)
+	}
+	if r.LatencyRF3 == nil || !strings.Contains(r.LatencyRF3.Error, "an earlier 3-node cluster did not start") {
+		t.Fatalf("latency %+v, want the earlier cluster failure without another start", r.LatencyRF3)
+	}
+	if !strings.Contains(stdout, "samsa RF=3 error:") {
+		t.Fatalf("stdout does not show the cluster's error:\n%s", stdout)
 	}
 }
 

@@ -49,18 +49,53 @@ type brokerNode struct {
 	dataDir        string
 	port           int
 	controllerPort int
-	extraConfig    []string // key=value, passed as -c after the defaults
-	logPath        string
-	logger         *slog.Logger
+	// voters is controller.quorum.voters; empty for a single node, which
+	// is then the only voter.
+	voters      string
+	extraConfig []string // key=value, passed as -c after the defaults
+	logPath     string
+	logger      *slog.Logger
 }
 
-// newBrokerNode prepares a node with data under dir and two free ports.
-// command is the executable and any arguments that go before the config.
+// newBrokerNode prepares a single node with data under dir and two free
+// ports. command is the executable and any arguments that go before the
+// config.
 func newBrokerNode(name string, command []string, dir string, id int32, extraConfig []string, logger *slog.Logger) (*brokerNode, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
+	return makeBrokerNode(name, command, dir, id, ports[0], ports[1], extraConfig, logger)
+}
+
+// newClusterNodes prepares count nodes, with ids 1 to count, data under
+// dir/node-<id> and a controller.quorum.voters naming all of them, so every
+// node is broker and voting controller, as in scripts/cluster.sh. All ports
+// are taken in one call so no two nodes can be handed the same one.
+func newClusterNodes(name string, command []string, dir string, count int, extraConfig []string, logger *slog.Logger) ([]*brokerNode, error) {
+	ports, err := freePorts(2 * count)
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]*brokerNode, count)
+	voters := make([]string, count)
+	for i := range count {
+		id := int32(i + 1)
+		nodeDir := filepath.Join(dir, fmt.Sprintf("node-%d", id))
+		n, err := makeBrokerNode(name, command, nodeDir, id, ports[2*i], ports[2*i+1], extraConfig, logger)
+		if err != nil {
+			return nil, err
+		}
+		nodes[i] = n
+		voters[i] = fmt.Sprintf("%d@%s", id, n.controllerAddr())
+	}
+	for _, n := range nodes {
+		n.voters = strings.Join(voters, ",")
+	}
+	return nodes, nil
+}
+
+func makeBrokerNode(name string, command []string, dir string, id int32, port, controllerPort int, extraConfig []string, logger *slog.Logger) (*brokerNode, error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s data dir: %w", name, err)
@@ -70,8 +105,8 @@ func newBrokerNode(name string, command []string, dir string, id int32, extraCon
 		command:        command,
 		id:             id,
 		dataDir:        dataDir,
-		port:           ports[0],
-		controllerPort: ports[1],
+		port:           port,
+		controllerPort: controllerPort,
 		extraConfig:    extraConfig,
 		logPath:        filepath.Join(dir, name+".log"),
 		logger:         logger.With(slog.String("broker", name), slog.String("node_dir", dir)),
@@ -80,17 +115,24 @@ func newBrokerNode(name string, command []string, dir string, id int32, extraCon
 
 func (n *brokerNode) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.port)) }
 
-// args is the command line of a single combined broker+controller node in
-// Kafka's own config keys.
+func (n *brokerNode) controllerAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.controllerPort))
+}
+
+// args is the command line of a combined broker+controller node in Kafka's
+// own config keys.
 func (n *brokerNode) args() []string {
-	controller := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.controllerPort))
+	voters := n.voters
+	if voters == "" {
+		voters = strconv.Itoa(int(n.id)) + "@" + n.controllerAddr()
+	}
 	config := []string{
 		"node.id=" + strconv.Itoa(int(n.id)),
 		"process.roles=broker,controller",
-		"listeners=PLAINTEXT://" + n.addr() + ",CONTROLLER://" + controller,
+		"listeners=PLAINTEXT://" + n.addr() + ",CONTROLLER://" + n.controllerAddr(),
 		"advertised.listeners=PLAINTEXT://" + n.addr(),
 		"controller.listener.names=CONTROLLER",
-		"controller.quorum.voters=" + strconv.Itoa(int(n.id)) + "@" + controller,
+		"controller.quorum.voters=" + voters,
 		"log.dirs=" + n.dataDir,
 		"samsa.metrics.listener=127.0.0.1:0",
 	}

@@ -2,8 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -55,6 +60,14 @@ func runFakeSamsa(args []string) int {
 	}
 	terms := make(chan os.Signal, 1)
 	signal.Notify(terms, syscall.SIGTERM)
+	voters, err := parseVoters(config["controller.quorum.voters"])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake samsa:", err)
+		return 2
+	}
+	if len(voters) > 1 {
+		return runFakeClusterNode(config["node.id"], port, voters, terms)
+	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(config["log.dirs"]))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake samsa: start kfake:", err)
@@ -64,4 +77,135 @@ func runFakeSamsa(args []string) int {
 	<-terms
 	cluster.Close()
 	return 0
+}
+
+// runFakeClusterNode stands in for one node of a samsa cluster. kfake cannot
+// span processes, so the first voter serves the whole cluster: a kfake with
+// one broker per voter, the second of them listening on the first voter's
+// controller port. Every other node forwards its PLAINTEXT port there.
+// Through any node, a client thus sees one cluster listing a broker per
+// node, which is what the harness waits for; each node is still a process
+// of its own that can fail to start and must be stopped.
+func runFakeClusterNode(nodeID string, port int, voters []voter, terms <-chan os.Signal) int {
+	first := voters[0]
+	if nodeID == first.id {
+		ports := make([]int, len(voters)) // 0: any free port
+		ports[0], ports[1] = port, first.port
+		cluster, err := kfake.NewCluster(kfake.Ports(ports...))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fake samsa: start kfake:", err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "fake samsa: serving a", len(voters), "broker cluster on port", port)
+		<-terms
+		cluster.Close()
+		return 0
+	}
+	fwd, err := newForwarder(fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", first.port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake samsa:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "fake samsa: node", nodeID, "forwarding port", port, "to node", first.id)
+	<-terms
+	fwd.Close()
+	return 0
+}
+
+type voter struct {
+	id   string
+	port int
+}
+
+// parseVoters reads controller.quorum.voters: id@host:port,...
+func parseVoters(s string) ([]voter, error) {
+	var voters []voter
+	for _, v := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(v, "@")
+		_, port, okPort := strings.Cut(addr, ":")
+		n, err := strconv.Atoi(port)
+		if !ok || !okPort || err != nil {
+			return nil, fmt.Errorf("controller.quorum.voters entry %q: want id@host:port", v)
+		}
+		voters = append(voters, voter{id: id, port: n})
+	}
+	return voters, nil
+}
+
+// forwarder accepts TCP connections and pipes each to upstream. Close
+// stops accepting, closes every connection and waits for its goroutines.
+type forwarder struct {
+	ln       net.Listener
+	upstream string
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+}
+
+func newForwarder(listen, upstream string) (*forwarder, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	f := &forwarder{ln: ln, upstream: upstream, conns: make(map[net.Conn]struct{})}
+	f.wg.Go(f.accept)
+	return f, nil
+}
+
+func (f *forwarder) accept() {
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		f.wg.Go(func() { f.pipe(c) })
+	}
+}
+
+// track registers c for Close; false once closing, when c was closed.
+func (f *forwarder) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		c.Close()
+		return false
+	}
+	f.conns[c] = struct{}{}
+	return true
+}
+
+func (f *forwarder) pipe(down net.Conn) {
+	if !f.track(down) {
+		return
+	}
+	up, err := net.Dial("tcp", f.upstream)
+	if err != nil || !f.track(up) {
+		// Node 1 is not serving (yet): the client sees a closed
+		// connection and retries, as with a starting broker.
+		down.Close()
+		f.mu.Lock()
+		delete(f.conns, down)
+		f.mu.Unlock()
+		return
+	}
+	var copies sync.WaitGroup
+	copies.Go(func() { io.Copy(up, down); up.Close() })
+	copies.Go(func() { io.Copy(down, up); down.Close() })
+	copies.Wait()
+	f.mu.Lock()
+	delete(f.conns, down)
+	delete(f.conns, up)
+	f.mu.Unlock()
+}
+
+func (f *forwarder) Close() {
+	f.ln.Close()
+	f.mu.Lock()
+	f.closed = true
+	for c := range f.conns {
+		c.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
 }

@@ -20,6 +20,9 @@ const (
 	workloadStartup    = "startup"
 	workloadIdleMemory = "idle-memory"
 	workloadRecovery   = "recovery"
+	// The RF=3 workloads run on a 3-node samsa cluster (issue 5).
+	workloadThroughputRF3 = "throughput-rf3"
+	workloadLatencyRF3    = "latency-rf3"
 )
 
 // knownBrokers and knownWorkloads are functions, not variables, so the
@@ -27,13 +30,14 @@ const (
 func knownBrokers() []string { return []string{brokerKfake, brokerSamsa} }
 
 func knownWorkloads() []string {
-	return []string{workloadThroughput, workloadStartup, workloadIdleMemory, workloadRecovery}
+	return []string{workloadThroughput, workloadThroughputRF3, workloadLatencyRF3,
+		workloadStartup, workloadIdleMemory, workloadRecovery}
 }
 
 // processWorkloads cannot run against --samsa-addr: they start, signal and
-// inspect the broker's process.
+// inspect the broker's processes.
 func processWorkloads() []string {
-	return []string{workloadStartup, workloadIdleMemory, workloadRecovery}
+	return []string{workloadThroughputRF3, workloadLatencyRF3, workloadStartup, workloadIdleMemory, workloadRecovery}
 }
 
 // options is everything the command line can set. Its zero value is not
@@ -53,8 +57,13 @@ type options struct {
 	Startups      int           `json:"startups"`
 	IdleWait      time.Duration `json:"idle_wait_ns"`
 	RecoveryBytes int64         `json:"recovery_bytes"`
-	ProbeEvery    time.Duration `json:"probe_every_ns"`
-	PhaseTimeout  time.Duration `json:"phase_timeout_ns"`
+	// LatencyRate is the steady produce rate of latency-rf3, in bytes of
+	// record values per second.
+	LatencyRate     int64         `json:"latency_rate_bytes_per_s"`
+	LatencyWarmup   time.Duration `json:"latency_warmup_ns"`
+	LatencyDuration time.Duration `json:"latency_duration_ns"`
+	ProbeEvery      time.Duration `json:"probe_every_ns"`
+	PhaseTimeout    time.Duration `json:"phase_timeout_ns"`
 
 	KfakeProcess bool `json:"kfake_process"`
 
@@ -92,11 +101,12 @@ func parseOptions(args []string, usageOut io.Writer) (*options, error) {
 	brokers := listFlag{values: knownBrokers(), allowed: knownBrokers()}
 	workloads := listFlag{values: knownWorkloads(), allowed: knownWorkloads()}
 	recoveryBytes := byteSizeFlag(1 << 30)
+	latencyRate := byteSizeFlag(20e6)
 	var samsaConfig repeatedFlag
 
 	fs.Var(&brokers, "brokers", "comma-separated brokers to measure: "+strings.Join(knownBrokers(), ","))
 	fs.Var(&workloads, "workloads", "comma-separated workloads to run: "+strings.Join(knownWorkloads(), ","))
-	fs.IntVar(&o.Runs, "runs", 3, "throughput runs per broker (median and best are reported)")
+	fs.IntVar(&o.Runs, "runs", 3, "throughput runs per broker, and of throughput-rf3 (median and best are reported)")
 	fs.IntVar(&o.Records, "records", 200_000, "records produced and consumed per throughput run")
 	fs.IntVar(&o.RecordBytes, "record-bytes", 1024, "value size of every record, in bytes")
 	partitions := fs.Int("partitions", 6, "partitions of the throughput topic")
@@ -105,6 +115,9 @@ func parseOptions(args []string, usageOut io.Writer) (*options, error) {
 	fs.IntVar(&o.Startups, "startups", 5, "samsa starts timed by the startup workload (median reported)")
 	fs.DurationVar(&o.IdleWait, "idle-wait", 2*time.Second, "how long samsa idles before its resident memory is read")
 	fs.Var(&recoveryBytes, "recovery-bytes", "log size written before kill -9 in the recovery workload (e.g. 1GiB, 200MB)")
+	fs.Var(&latencyRate, "latency-rate", "steady produce rate of latency-rf3 per second, in bytes of record values (e.g. 20MB)")
+	fs.DurationVar(&o.LatencyWarmup, "latency-warmup", time.Second, "how long latency-rf3 produces at --latency-rate before it starts measuring")
+	fs.DurationVar(&o.LatencyDuration, "latency-duration", 20*time.Second, "how long latency-rf3 measures, after --latency-warmup")
 	fs.DurationVar(&o.ProbeEvery, "probe-every", time.Millisecond, "retry interval of connect/Metadata/Fetch probes while samsa starts")
 	fs.DurationVar(&o.PhaseTimeout, "phase-timeout", 2*time.Minute, "longest any single phase (produce, consume, start, recover) may take")
 	fs.BoolVar(&o.KfakeProcess, "kfake-process", false, "run kfake as a child process, like samsa, instead of inside the harness")
@@ -127,6 +140,7 @@ func parseOptions(args []string, usageOut io.Writer) (*options, error) {
 	o.Workloads = workloads.values
 	o.Partitions = int32(*partitions)
 	o.RecoveryBytes = int64(recoveryBytes)
+	o.LatencyRate = int64(latencyRate)
 	o.SamsaConfig = samsaConfig
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -149,10 +163,15 @@ func (o *options) validate() error {
 	positive("max-inflight", int64(o.MaxInflight))
 	positive("startups", int64(o.Startups))
 	positive("recovery-bytes", o.RecoveryBytes)
+	positive("latency-rate", o.LatencyRate)
+	positive("latency-duration", int64(o.LatencyDuration))
 	positive("probe-every", int64(o.ProbeEvery))
 	positive("phase-timeout", int64(o.PhaseTimeout))
 	if o.IdleWait < 0 {
 		errs = append(errs, fmt.Errorf("--idle-wait must not be negative, got %s", o.IdleWait))
+	}
+	if o.LatencyWarmup < 0 {
+		errs = append(errs, fmt.Errorf("--latency-warmup must not be negative, got %s", o.LatencyWarmup))
 	}
 	if o.SamsaAddr != "" && o.SamsaBin != "" {
 		errs = append(errs, errors.New("--samsa-addr and --samsa-bin exclude each other"))

@@ -48,11 +48,12 @@ func TestDefaultsAreTheIssueWorkloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(o.Brokers, []string{"kfake", "samsa"}) ||
-		!slices.Equal(o.Workloads, []string{"throughput", "startup", "idle-memory", "recovery"}) {
+		!slices.Equal(o.Workloads, []string{"throughput", "throughput-rf3", "latency-rf3", "startup", "idle-memory", "recovery"}) {
 		t.Fatalf("brokers %v, workloads %v: want all of them", o.Brokers, o.Workloads)
 	}
 	if o.Records != 200_000 || o.RecordBytes != 1024 || o.Partitions != 6 || o.Startups != 5 ||
-		o.IdleWait != 2*time.Second || o.RecoveryBytes != 1<<30 || o.ProbeEvery != time.Millisecond {
+		o.IdleWait != 2*time.Second || o.RecoveryBytes != 1<<30 || o.ProbeEvery != time.Millisecond ||
+		o.LatencyRate != 20e6 || o.LatencyWarmup != time.Second || o.LatencyDuration != 20*time.Second {
 		t.Fatalf("defaults %+v differ from the issue's workloads", o)
 	}
 	if got := o.recoveryRecords(); got != 1<<20 {
@@ -77,6 +78,12 @@ func TestParseOptions(t *testing.T) {
 		{name: "samsa config needs key=value", args: []string{"--samsa-config", "novalue"}, wantErr: "want key=value"},
 		{name: "recovery size with unit", args: []string{"--recovery-bytes", "100MiB"},
 			check: func(o *options) bool { return o.RecoveryBytes == 100<<20 }},
+		{name: "latency rate with unit", args: []string{"--latency-rate", "5MB", "--latency-duration", "3s"},
+			check: func(o *options) bool { return o.LatencyRate == 5e6 && o.LatencyDuration == 3*time.Second }},
+		{name: "negative warm-up", args: []string{"--latency-warmup", "-1s"}, wantErr: "--latency-warmup must not be negative"},
+		{name: "zero latency rate", args: []string{"--latency-rate", "0"}, wantErr: "--latency-rate must be positive"},
+		{name: "RF=3 workloads alone", args: []string{"--workloads", "throughput-rf3,latency-rf3"},
+			check: func(o *options) bool { return slices.Equal(o.Workloads, []string{"throughput-rf3", "latency-rf3"}) }},
 		{name: "zero records", args: []string{"--records", "0"}, wantErr: "--records must be positive"},
 		{name: "address and binary exclude each other", args: []string{"--samsa-addr", "h:1", "--samsa-bin", "x"}, wantErr: "exclude each other"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},

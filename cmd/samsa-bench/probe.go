@@ -35,11 +35,13 @@ func (p *prober) Close() {
 	}
 }
 
-// topicView is what a Metadata answer said about one topic.
+// topicView is what a Metadata answer said about one topic, and how many
+// brokers it listed.
 type topicView struct {
 	name    string
 	id      [16]byte
 	leaders map[int32]string // partition -> leader address
+	brokers int
 }
 
 // waitForMetadata returns once a Metadata request to the seed is answered
@@ -54,6 +56,23 @@ func (p *prober) waitForMetadata(ctx context.Context, topic string) (topicView, 
 		return err
 	})
 	return view, err
+}
+
+// waitForBrokers returns once a Metadata request to the seed is answered
+// with at least n brokers. A node of a cluster lists only the brokers it has
+// learnt of from the metadata quorum as registered and unfenced (KIP-631),
+// so a node listing all n has caught up with every registration.
+func (p *prober) waitForBrokers(ctx context.Context, n int) error {
+	return p.retry(ctx, func() error {
+		view, err := p.metadata(ctx, "")
+		if err != nil {
+			return err
+		}
+		if view.brokers < n {
+			return fmt.Errorf("metadata lists %d brokers, want %d", view.brokers, n)
+		}
+		return nil
+	})
 }
 
 // waitForFetch returns once a Fetch of offset from topic's partition is
@@ -166,7 +185,7 @@ func readMetadata(resp *kmsg.MetadataResponse, topic string) (topicView, error) 
 	if len(resp.Brokers) == 0 {
 		return topicView{}, errors.New("metadata lists no brokers")
 	}
-	view := topicView{name: topic}
+	view := topicView{name: topic, brokers: len(resp.Brokers)}
 	if topic == "" {
 		return view, nil
 	}

@@ -126,6 +126,9 @@ func TestReadMetadata(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if view.brokers != 1 {
+				t.Fatalf("view counts %d brokers, want the 1 listed", view.brokers)
+			}
 			for p, addr := range view.leaders {
 				if addr != "127.0.0.1:9092" {
 					t.Fatalf("partition %d leader at %q, want 127.0.0.1:9092", p, addr)
@@ -157,6 +160,9 @@ func TestProberAgainstKfake(t *testing.T) {
 	if len(view.leaders) != 2 || view.id == ([16]byte{}) {
 		t.Fatalf("view %+v: want 2 led partitions and a topic ID", view)
 	}
+	if err := probe.waitForBrokers(t.Context(), 1); err != nil {
+		t.Fatalf("waitForBrokers(1): %v", err)
+	}
 	for partition, end := range out.endOffsets {
 		if err := probe.waitForFetch(t.Context(), "probed", partition, end-1); err != nil {
 			t.Fatalf("waitForFetch(partition %d, last offset %d): %v", partition, end-1, err)
@@ -181,6 +187,9 @@ func TestProberAgainstKfake(t *testing.T) {
 		{"offset past the end is never served", seed, func(ctx context.Context, p *prober) error {
 			return p.waitForFetch(ctx, "probed", 0, out.endOffsets[0]+10)
 		}, "OFFSET_OUT_OF_RANGE"},
+		{"too few brokers are listed", seed, func(ctx context.Context, p *prober) error {
+			return p.waitForBrokers(ctx, 2)
+		}, "metadata lists 1 brokers, want 2"},
 		{"nothing listening", nothingListening, func(ctx context.Context, p *prober) error {
 			_, err := p.waitForMetadata(ctx, "")
 			return err

@@ -35,6 +35,10 @@ func (d *processDeployment) target() target {
 
 func (d *processDeployment) Close() error { return d.proc.terminate() }
 
+func (d *processDeployment) watch(ctx context.Context) (context.Context, func()) {
+	return d.proc.watch(ctx)
+}
+
 // startAndProbe starts node and waits, probing every probeEvery, until it
 // answers Metadata (listing topic, when not empty). It returns the running
 // process and the time from exec to that answer. On failure the process is
@@ -67,12 +71,18 @@ func startAndProbe(ctx context.Context, node *brokerNode, topic string, probeEve
 	return proc, ready, nil
 }
 
+// watchedDeployment is a deployment of child processes that can exit under
+// a workload. watch works as brokerProcess.watch, for all its processes.
+type watchedDeployment interface {
+	watch(ctx context.Context) (context.Context, func())
+}
+
 // guard binds a workload's context to a deployment that can die under it:
 // if a broker process exits, the workload ends with the exit as its cause
 // instead of retrying until its timeout.
 func guard(ctx context.Context, d deployment) (context.Context, func()) {
-	if pd, ok := d.(*processDeployment); ok {
-		return pd.proc.watch(ctx)
+	if wd, ok := d.(watchedDeployment); ok {
+		return wd.watch(ctx)
 	}
 	return ctx, func() {}
 }

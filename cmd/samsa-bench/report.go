@@ -16,6 +16,11 @@ const (
 	targetIdleRSSBytes    = 30e6
 	targetRecoverySeconds = 3
 	targetThroughputRatio = 1
+	// RF=3 on three nodes against RF=1 on one, both acks=all.
+	targetRF3Ratio     = 0.5
+	targetLatencyP99Ms = 10
+	// A latency is only the target's if the rate was held.
+	latencyRateHeld = 0.95
 )
 
 // report is everything one benchmark run found; it is printed as a table
@@ -28,6 +33,7 @@ type report struct {
 	Startup    *startupResult    `json:"startup,omitempty"`
 	IdleMemory *idleMemoryResult `json:"idle_memory,omitempty"`
 	Recovery   *recoveryResult   `json:"recovery,omitempty"`
+	LatencyRF3 *latencyResult    `json:"latency_rf3,omitempty"`
 	Targets    []targetCheck     `json:"targets"`
 }
 
@@ -60,11 +66,18 @@ func (h hostInfo) busy() bool {
 	return false
 }
 
-// throughputReport holds every broker's throughput runs, in --brokers order.
+// throughputReport holds every broker's throughput runs, in --brokers order,
+// and those of samsa on a 3-node cluster (throughput-rf3).
 type throughputReport struct {
 	Brokers []*brokerThroughput `json:"brokers"`
 	// Ratios divides samsa's medians by kfake's; nil unless both ran.
 	Ratios *throughputRatios `json:"samsa_over_kfake,omitempty"`
+	// SamsaRF3 is samsa on three nodes with RF 3 and
+	// min.insync.replicas 2; nil unless throughput-rf3 ran.
+	SamsaRF3 *brokerThroughput `json:"samsa_rf3,omitempty"`
+	// RF3OverRF1 divides SamsaRF3's medians by single-node samsa's; nil
+	// unless both ran in this invocation.
+	RF3OverRF1 *throughputRatios `json:"samsa_rf3_over_rf1,omitempty"`
 }
 
 // brokerThroughput aggregates one broker's runs. Each field of Median and
@@ -78,8 +91,9 @@ type brokerThroughput struct {
 	Error   string             `json:"error,omitempty"`
 }
 
-// throughputRatios are samsa/kfake: above 1 is better for rates, below 1 is
-// better for latencies.
+// throughputRatios divide one series' medians by another's (samsa/kfake,
+// samsa RF=3/RF=1): above 1 is better for rates, below 1 is better for
+// latencies.
 type throughputRatios struct {
 	ProduceMBps  float64 `json:"produce_mb_per_s"`
 	ProduceP50Ms float64 `json:"produce_p50_ms"`
@@ -139,22 +153,31 @@ func (r *throughputReport) broker(name string) *brokerThroughput {
 	return nil
 }
 
-// summarize computes every broker's median and best and the samsa/kfake
-// ratios of the medians.
+// summarize computes every series' median and best, the samsa/kfake
+// ratios of the medians and samsa's RF=3/RF=1 ratios.
 func (r *throughputReport) summarize() {
 	for _, b := range r.Brokers {
 		b.summarize()
 	}
-	samsa, kfake := r.broker(brokerSamsa), r.broker(brokerKfake)
-	if samsa == nil || kfake == nil || samsa.Median == nil || kfake.Median == nil {
-		return
+	if r.SamsaRF3 != nil {
+		r.SamsaRF3.summarize()
 	}
-	s, k := samsa.Median, kfake.Median
-	r.Ratios = &throughputRatios{
-		ProduceMBps:  ratio(s.ProduceMBps, k.ProduceMBps),
-		ProduceP50Ms: ratio(s.ProduceP50Ms, k.ProduceP50Ms),
-		ProduceP99Ms: ratio(s.ProduceP99Ms, k.ProduceP99Ms),
-		ConsumeMBps:  ratio(s.ConsumeMBps, k.ConsumeMBps),
+	samsa := r.broker(brokerSamsa)
+	r.Ratios = medianRatios(samsa, r.broker(brokerKfake))
+	r.RF3OverRF1 = medianRatios(r.SamsaRF3, samsa)
+}
+
+// medianRatios divides a's medians by b's; nil unless both have samples.
+func medianRatios(a, b *brokerThroughput) *throughputRatios {
+	if a == nil || b == nil || a.Median == nil || b.Median == nil {
+		return nil
+	}
+	x, y := a.Median, b.Median
+	return &throughputRatios{
+		ProduceMBps:  ratio(x.ProduceMBps, y.ProduceMBps),
+		ProduceP50Ms: ratio(x.ProduceP50Ms, y.ProduceP50Ms),
+		ProduceP99Ms: ratio(x.ProduceP99Ms, y.ProduceP99Ms),
+		ConsumeMBps:  ratio(x.ConsumeMBps, y.ConsumeMBps),
 	}
 }
 
@@ -189,6 +212,26 @@ func (r *report) checkTargets() {
 		v := r.Throughput.Ratios.ConsumeMBps
 		return fmt.Sprintf("%.3fx", v), v >= targetThroughputRatio, true
 	})
+	add("produce throughput, RF=3 acks=all, 3 nodes", fmt.Sprintf("RF=3/RF=1 >= %.1f", targetRF3Ratio), func() (string, bool, bool) {
+		if r.Throughput == nil || r.Throughput.RF3OverRF1 == nil {
+			return "", false, false
+		}
+		v := r.Throughput.RF3OverRF1.ProduceMBps
+		return fmt.Sprintf("%.3fx (%.1f vs %.1f MB/s)", v, r.Throughput.SamsaRF3.Median.ProduceMBps, r.Throughput.broker(brokerSamsa).Median.ProduceMBps),
+			v >= targetRF3Ratio, true
+	})
+	add("produce latency p99, RF=3 acks=all, steady rate", fmt.Sprintf("< %d ms", targetLatencyP99Ms), func() (string, bool, bool) {
+		l := r.LatencyRF3
+		if l == nil || l.Error != "" {
+			return "", false, false
+		}
+		held := l.SentMBps >= latencyRateHeld*l.TargetMBps
+		text := fmt.Sprintf("%.2f ms at %.1f MB/s", l.P99Ms, l.SentMBps)
+		if !held {
+			text += fmt.Sprintf(", short of %.1f MB/s", l.TargetMBps)
+		}
+		return text, held && l.P99Ms < targetLatencyP99Ms, true
+	})
 	add("start-up to first Metadata", fmt.Sprintf("< %d ms", targetStartupMs), func() (string, bool, bool) {
 		if r.Startup == nil || r.Startup.Error != "" {
 			return "", false, false
@@ -218,8 +261,12 @@ func (r *report) failed() bool {
 				return true
 			}
 		}
+		if r.Throughput.SamsaRF3 != nil && r.Throughput.SamsaRF3.Error != "" {
+			return true
+		}
 	}
-	return (r.Startup != nil && r.Startup.Error != "") ||
+	return (r.LatencyRF3 != nil && r.LatencyRF3.Error != "") ||
+		(r.Startup != nil && r.Startup.Error != "") ||
 		(r.IdleMemory != nil && r.IdleMemory.Error != "") ||
 		(r.Recovery != nil && r.Recovery.Error != "")
 }

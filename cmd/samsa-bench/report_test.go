@@ -35,6 +35,46 @@ func TestThroughputSummaryAndRatios(t *testing.T) {
 	}
 }
 
+func TestRF3OverRF1Ratios(t *testing.T) {
+	tests := []struct {
+		name string
+		rep  *throughputReport
+		want *throughputRatios
+	}{
+		{
+			name: "both ran",
+			rep: &throughputReport{
+				Brokers:  []*brokerThroughput{{Broker: brokerSamsa, Samples: []throughputSample{sample(200, 2, 10, 400)}}},
+				SamsaRF3: &brokerThroughput{Broker: brokerSamsa, Samples: []throughputSample{sample(100, 4, 40, 300), sample(120, 6, 30, 200)}},
+			},
+			want: &throughputRatios{ProduceMBps: 0.55, ProduceP50Ms: 2.5, ProduceP99Ms: 3.5, ConsumeMBps: 0.625},
+		},
+		{
+			name: "throughput-rf3 alone",
+			rep:  &throughputReport{SamsaRF3: &brokerThroughput{Broker: brokerSamsa, Samples: []throughputSample{sample(100, 4, 40, 300)}}},
+		},
+		{
+			name: "the cluster failed",
+			rep: &throughputReport{
+				Brokers:  []*brokerThroughput{{Broker: brokerSamsa, Samples: []throughputSample{sample(200, 2, 10, 400)}}},
+				SamsaRF3: &brokerThroughput{Broker: brokerSamsa, Error: "start samsa node 3 of 3: exited"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.rep.summarize()
+			got := tt.rep.RF3OverRF1
+			if (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
+				t.Fatalf("RF=3/RF=1 ratios %+v, want %+v", got, tt.want)
+			}
+			if tt.rep.Ratios != nil {
+				t.Fatalf("samsa/kfake ratios %+v without kfake", tt.rep.Ratios)
+			}
+		})
+	}
+}
+
 func TestNoRatiosWhenABrokerFailed(t *testing.T) {
 	rep := &throughputReport{Brokers: []*brokerThroughput{
 		{Broker: brokerKfake, Samples: []throughputSample{sample(100, 2, 10, 200)}},
@@ -48,18 +88,27 @@ func TestNoRatiosWhenABrokerFailed(t *testing.T) {
 
 func TestCheckTargets(t *testing.T) {
 	r := &report{
-		Throughput: &throughputReport{Ratios: &throughputRatios{ProduceMBps: 1.2, ConsumeMBps: 0.8}},
+		Throughput: &throughputReport{
+			Brokers:    []*brokerThroughput{{Broker: brokerSamsa, Median: &throughputSample{ProduceMBps: 200}}},
+			Ratios:     &throughputRatios{ProduceMBps: 1.2, ConsumeMBps: 0.8},
+			SamsaRF3:   &brokerThroughput{Broker: brokerSamsa, Median: &throughputSample{ProduceMBps: 90}},
+			RF3OverRF1: &throughputRatios{ProduceMBps: 0.45},
+		},
+		// p99 within the target, but at a rate short of the one asked.
+		LatencyRF3: &latencyResult{TargetMBps: 20, SentMBps: 15, P99Ms: 4},
 		Startup:    &startupResult{MedianMs: 40},
 		IdleMemory: &idleMemoryResult{RSSBytes: 31e6},
 		Recovery:   &recoveryResult{Error: "samsa exited"},
 	}
 	r.checkTargets()
 	want := map[string]string{
-		"produce throughput, RF=1 acks=all": "yes",
-		"consume throughput":                "NO",
-		"start-up to first Metadata":        "yes",
-		"idle resident memory":              "NO",
-		"recovery after kill -9":            "-",
+		"produce throughput, RF=1 acks=all":               "yes",
+		"consume throughput":                              "NO",
+		"produce throughput, RF=3 acks=all, 3 nodes":      "NO",
+		"produce latency p99, RF=3 acks=all, steady rate": "NO",
+		"start-up to first Metadata":                      "yes",
+		"idle resident memory":                            "NO",
+		"recovery after kill -9":                          "-",
 	}
 	if len(r.Targets) != len(want) {
 		t.Fatalf("%d targets, want %d", len(r.Targets), len(want))
@@ -75,6 +124,12 @@ func TestCheckTargets(t *testing.T) {
 	}
 	if !r.failed() {
 		t.Error("a workload error must make the run fail")
+	}
+
+	r.LatencyRF3.SentMBps = 19.9
+	r.checkTargets()
+	if c := r.Targets[3]; c.Met == nil || !*c.Met || c.Measured != "4.00 ms at 19.9 MB/s" {
+		t.Errorf("latency target %+v: want met with the rate held", c)
 	}
 }
 
@@ -93,7 +148,12 @@ func TestReportPrintsAndRoundTripsAsJSON(t *testing.T) {
 		Startup:    &startupResult{SamplesMs: []float64{30, 31, 29}, MedianMs: 30, DataDirBytes: 205e6},
 		IdleMemory: &idleMemoryResult{RSSBytes: 20e6, IdleSeconds: 2},
 		Recovery:   &recoveryResult{DataDirBytes: 1.07e9, ToMetadataSeconds: 0.5, ToFetchSeconds: 0.7},
+		LatencyRF3: &latencyResult{Nodes: 3, ReplicationFactor: 3, Partitions: 6, RecordBytes: 1024, TargetMBps: 20,
+			WarmupSeconds: 1, Seconds: 20, Records: 390625, SentMBps: 20, MaxBehindMs: 0.8,
+			P50Ms: 1.5, P99Ms: 6.25, P999Ms: 9.5, MaxMs: 30},
 	}
+	r.Throughput.SamsaRF3 = &brokerThroughput{Broker: brokerSamsa,
+		Samples: []throughputSample{sample(30, 8, 40, 300), sample(30, 8, 40, 300)}}
 	r.Throughput.summarize()
 	r.checkTargets()
 
@@ -108,6 +168,10 @@ func TestReportPrintsAndRoundTripsAsJSON(t *testing.T) {
 		"20.0 MB after 2.0 s idle",
 		"last offset served after 0.700 s",
 		"recovery after kill -9",
+		"samsa RF=3 (median)", "samsa RF=3/RF=1", "0.60x",
+		"20.0 MB/s of 1024 B records into 6 partitions for 20 s after a 1 s warm-up: 390625 records",
+		"p50 1.50 ms, p99 6.25 ms, p99.9 9.50 ms, max 30.00 ms",
+		"0.600x (30.0 vs 50.0 MB/s)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printed report lacks %q:\n%s", want, out.String())
@@ -126,7 +190,8 @@ func TestReportPrintsAndRoundTripsAsJSON(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatalf("JSON does not decode: %v", err)
 	}
-	if back.Throughput.Ratios.ProduceMBps != 0.5 || back.Recovery.ToFetchSeconds != 0.7 || len(back.Targets) != 5 {
+	if back.Throughput.Ratios.ProduceMBps != 0.5 || back.Recovery.ToFetchSeconds != 0.7 || len(back.Targets) != 7 ||
+		back.Throughput.RF3OverRF1.ProduceMBps != 0.6 || back.LatencyRF3.P999Ms != 9.5 {
 		t.Fatalf("JSON lost results: %s", data)
 	}
 }

@@ -21,6 +21,9 @@ func printReport(w io.Writer, r *report) error {
 	if r.Throughput != nil {
 		writeThroughput(&b, r.Settings, r.Throughput)
 	}
+	if r.LatencyRF3 != nil {
+		writeLatency(&b, r.LatencyRF3)
+	}
 	if r.Startup != nil {
 		writeStartup(&b, r.Startup, r.Settings.Startups)
 	}
@@ -40,29 +43,49 @@ func printReport(w io.Writer, r *report) error {
 func writeThroughput(b *strings.Builder, o *options, t *throughputReport) {
 	fmt.Fprintf(b, "\nThroughput: %d records x %d B, %d partitions, acks=all, idempotent, %d producers, <= %d records in flight\n",
 		o.Records, o.RecordBytes, o.Partitions, o.Producers, o.MaxInflight)
-	where := "inside the harness process"
-	if o.KfakeProcess {
-		where = "as a child process"
+	if len(t.Brokers) > 0 {
+		where := "inside the harness process"
+		if o.KfakeProcess {
+			where = "as a child process"
+		}
+		fmt.Fprintf(b, "(kfake runs %s; ", where)
+	} else {
+		b.WriteString("(")
 	}
-	fmt.Fprintf(b, "(kfake runs %s; MB/s = 10^6 bytes of record values per second; p50/p99 = Produce call to acknowledgement)\n", where)
+	b.WriteString("MB/s = 10^6 bytes of record values per second; p50/p99 = Produce call to acknowledgement)\n")
+	if t.SamsaRF3 != nil {
+		fmt.Fprintf(b, "(samsa RF=3: a fresh %d-node cluster per run, every node broker and controller, min.insync.replicas=2)\n", clusterNodeCount)
+	}
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "broker\truns\tproduce MB/s\tp50\tp99\tconsume MB/s\t")
 	row := func(label string, runs int, s *throughputSample) {
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f ms\t%.2f ms\t%.1f\t\n", label, runs, s.ProduceMBps, s.ProduceP50Ms, s.ProduceP99Ms, s.ConsumeMBps)
 	}
-	for _, br := range t.Brokers {
+	rows := func(label string, br *brokerThroughput) {
 		switch {
 		case br.Median == nil:
-			fmt.Fprintf(tw, "%s\t%d\tfailed\t\t\t\t\n", br.Broker, len(br.Samples))
+			fmt.Fprintf(tw, "%s\t%d\tfailed\t\t\t\t\n", label, len(br.Samples))
 		case o.Runs > 1:
-			row(br.Broker+" (median)", len(br.Samples), br.Median)
-			row(br.Broker+" (best)", len(br.Samples), br.Best)
+			row(label+" (median)", len(br.Samples), br.Median)
+			row(label+" (best)", len(br.Samples), br.Best)
 		default:
-			row(br.Broker, len(br.Samples), br.Median)
+			row(label, len(br.Samples), br.Median)
 		}
 	}
+	ratioRow := func(label string, r *throughputRatios) {
+		fmt.Fprintf(tw, "%s\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t\n", label, r.ProduceMBps, r.ProduceP50Ms, r.ProduceP99Ms, r.ConsumeMBps)
+	}
+	for _, br := range t.Brokers {
+		rows(br.Broker, br)
+	}
 	if r := t.Ratios; r != nil {
-		fmt.Fprintf(tw, "samsa/kfake\t\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t\n", r.ProduceMBps, r.ProduceP50Ms, r.ProduceP99Ms, r.ConsumeMBps)
+		ratioRow("samsa/kfake", r)
+	}
+	if t.SamsaRF3 != nil {
+		rows(rf3Label, t.SamsaRF3)
+	}
+	if r := t.RF3OverRF1; r != nil {
+		ratioRow("samsa RF=3/RF=1", r)
 	}
 	tw.Flush()
 	for _, br := range t.Brokers {
@@ -70,6 +93,25 @@ func writeThroughput(b *strings.Builder, o *options, t *throughputReport) {
 			fmt.Fprintf(b, "%s error: %s\n", br.Broker, br.Error)
 		}
 	}
+	if t.SamsaRF3 != nil && t.SamsaRF3.Error != "" {
+		fmt.Fprintf(b, "%s error: %s\n", rf3Label, t.SamsaRF3.Error)
+	}
+}
+
+// rf3Label names samsa's 3-node series in tables.
+const rf3Label = "samsa RF=3"
+
+func writeLatency(b *strings.Builder, l *latencyResult) {
+	fmt.Fprintf(b, "\nProduce latency at a steady rate, %s on a %d-node cluster, acks=all (Produce call to acknowledgement):\n",
+		rf3Label, clusterNodeCount)
+	if l.Error != "" {
+		fmt.Fprintf(b, "  failed: %s\n", l.Error)
+		return
+	}
+	fmt.Fprintf(b, "  %.1f MB/s of %d B records into %d partitions for %g s after a %g s warm-up: %d records\n",
+		l.TargetMBps, l.RecordBytes, l.Partitions, l.Seconds, l.WarmupSeconds, l.Records)
+	fmt.Fprintf(b, "  p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; sent at %.1f MB/s, at most %.2f ms behind schedule\n",
+		l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs, l.SentMBps, l.MaxBehindMs)
 }
 
 func writeStartup(b *strings.Builder, s *startupResult, starts int) {
