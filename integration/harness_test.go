@@ -58,14 +58,17 @@ type testNode struct {
 	n    *node.Node
 	dir  string
 	port int
-	args []string
+	// cport is the CONTROLLER listener's port.
+	cport int
+	args  []string
 }
 
 // startNode starts an in-process node in a fresh temp dir.
 func startNode(t testing.TB, extra ...string) *testNode {
 	t.Helper()
 	tn := &testNode{t: t, dir: t.TempDir(), port: freePort(t)}
-	tn.args = nodeArgs(tn.port, freePort(t), tn.dir, extra...)
+	tn.cport = freePort(t)
+	tn.args = nodeArgs(tn.port, tn.cport, tn.dir, extra...)
 	tn.start()
 	t.Cleanup(func() { tn.stop() })
 	return tn

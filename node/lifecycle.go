@@ -145,6 +145,10 @@ func (n *Node) controlledShutdown(bound time.Duration) {
 			n.logger.Info("controlled shutdown complete")
 			return
 		}
+		if err == nil && (resp.ErrorCode == kerr.BrokerIDNotRegistered.Code || resp.ErrorCode == kerr.StaleBrokerEpoch.Code) {
+			// This incarnation is no longer registered: it leads nothing.
+			return
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(20 * time.Millisecond):
