@@ -46,10 +46,26 @@ func (m *Manager) Fetch(ctx context.Context, req FetchRequest) (results []FetchR
 }
 
 func (m *Manager) waitFetch(ctx context.Context, req FetchRequest) []FetchResult {
+	tps := make([]plog.TopicPartition, len(req.Partitions))
+	for i, fp := range req.Partitions {
+		tps[i] = fp.TP
+	}
+	return park(ctx, m, tps, req.MaxWait, func() ([]FetchResult, bool) {
+		results, bytes, hasErr := m.readAll(req)
+		return results, bytes >= int(req.MinBytes) || hasErr
+	})
+}
+
+// park is the purgatory shared by consumer and follower fetches (Kafka's
+// DelayedFetch): it watches the partitions and re-reads after each change
+// until read says the request is satisfied, maxWait passes (one last read),
+// or ctx ends. It reads after registering the waiter, so a change between
+// the caller's first read and the watch is not missed; it never polls.
+func park[T any](ctx context.Context, m *Manager, tps []plog.TopicPartition, maxWait time.Duration, read func() (T, bool)) T {
 	w := NewWaiter()
 	var watched []*Partition
-	for _, fp := range req.Partitions {
-		if p, ok := m.Partition(fp.TP); ok {
+	for _, tp := range tps {
+		if p, ok := m.Partition(tp); ok {
 			p.Watch(w)
 			watched = append(watched, p)
 		}
@@ -59,19 +75,17 @@ func (m *Manager) waitFetch(ctx context.Context, req FetchRequest) []FetchResult
 			p.Unwatch(w)
 		}
 	}()
-	timer := time.NewTimer(req.MaxWait)
+	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
 	for {
-		// Read after registering the waiter, so an append between the first
-		// read and Watch is not missed.
-		results, bytes, hasErr := m.readAll(req)
-		if bytes >= int(req.MinBytes) || hasErr {
+		results, done := read()
+		if done {
 			return results
 		}
 		select {
 		case <-w.C:
 		case <-timer.C:
-			results, _, _ := m.readAll(req)
+			results, _ := read()
 			return results
 		case <-ctx.Done():
 			return results

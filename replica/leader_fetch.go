@@ -151,35 +151,14 @@ func (m *Manager) FetchForFollower(ctx context.Context, req FollowerFetchRequest
 }
 
 func (m *Manager) waitForFollower(ctx context.Context, req FollowerFetchRequest) []FollowerFetchResult {
-	w := NewWaiter()
-	var watched []*Partition
-	for _, fp := range req.Partitions {
-		if p, ok := m.Partition(fp.TP); ok {
-			p.Watch(w)
-			watched = append(watched, p)
-		}
+	tps := make([]plog.TopicPartition, len(req.Partitions))
+	for i, fp := range req.Partitions {
+		tps[i] = fp.TP
 	}
-	defer func() {
-		for _, p := range watched {
-			p.Unwatch(w)
-		}
-	}()
-	timer := time.NewTimer(req.MaxWait)
-	defer timer.Stop()
-	for {
+	return park(ctx, m, tps, req.MaxWait, func() ([]FollowerFetchResult, bool) {
 		results, bytes, done := m.readAllForFollower(req, false)
-		if bytes >= int(req.MinBytes) || done {
-			return results
-		}
-		select {
-		case <-w.C:
-		case <-timer.C:
-			results, _, _ := m.readAllForFollower(req, false)
-			return results
-		case <-ctx.Done():
-			return results
-		}
-	}
+		return results, bytes >= int(req.MinBytes) || done
+	})
 }
 
 // readAllForFollower reads each partition under the response byte budget;
