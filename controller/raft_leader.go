@@ -93,7 +93,7 @@ func (q *RaftQuorum) catchUpAsLeader() (retry bool) {
 	if q.raft.State() != raft.Leader || q.readyTerm.Load() == term {
 		return false
 	}
-	err := q.raft.Barrier(0).Error()
+	err := q.awaitUnlessClosed(q.raft.Barrier(0))
 	// Ready only if this node led throughout: same term and still leader
 	// (a leader never regains leadership within one term).
 	stillLeader := q.raft.State() == raft.Leader && q.raft.CurrentTerm() == term
@@ -209,4 +209,19 @@ func (q *RaftQuorum) Describe() QuorumInfo {
 		}
 	}
 	return info
+}
+
+// awaitUnlessClosed waits for f, or returns ErrQuorumClosed once Close has
+// begun. hashicorp/raft does not answer a future still queued when it shuts
+// down, so waiting on it alone could hold Close up for ever; the goroutine
+// left waiting then ends with the process.
+func (q *RaftQuorum) awaitUnlessClosed(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-q.stop:
+		return ErrQuorumClosed
+	}
 }

@@ -17,7 +17,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/node"
@@ -80,9 +82,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// A second signal during shutdown gets the default behaviour: exit now.
 	stop()
 	logger.Info("shutting down", slog.String("signal", context.Cause(ctx).Error()))
+	// A shutdown that hangs is a bug: after shutdownDumpAfter, print every
+	// goroutine's stack so it can be found, and keep waiting.
+	dump := time.AfterFunc(shutdownDumpAfter, func() {
+		logger.Error("shutdown is taking too long; goroutine stacks follow", slog.Duration("after", shutdownDumpAfter))
+		pprof.Lookup("goroutine").WriteTo(stderr, 2)
+	})
+	defer dump.Stop()
 	if err := n.Close(); err != nil {
 		fmt.Fprintf(stderr, "samsa: shutdown: %v\n", err)
 		return 1
 	}
 	return 0
 }
+
+// shutdownDumpAfter is how long a clean shutdown may take before samsa
+// prints its goroutines' stacks.
+const shutdownDumpAfter = 15 * time.Second
