@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // partitionState describes partition 0 of topic as node addr sees it.
@@ -56,13 +57,34 @@ func TestReplicationISRFollowsPausedFollower(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	c := startCluster(t, "replica.lag.time.max.ms=2000")
-	adm := c.admin()
+	// Pause a broker that is neither the active controller nor a leader
+	// (pausing the controller would test failover, issue 6's subject): the
+	// topics are placed by hand so that it only follows.
+	active := c.activeController()
+	follower := int32(1)
+	for follower == active {
+		follower++
+	}
+	leader := active
+	other := int32(6) - active - follower
+	cl := newClientSeeds(t, c.seeds())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for topic, minISR := range map[string]string{"min2": "2", "min3": "3"} {
-		resp, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": strp(minISR)}, topic)
-		if err != nil || resp.Err != nil {
-			t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 30000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		ra.Partition, ra.Replicas = 0, []int32{leader, other, follower}
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = "min.insync.replicas", strp(minISR)
+		rt.Configs = append(rt.Configs, rc)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create %s: %v %v", topic, err, kerr.ErrorForCode(resp.Topics[0].ErrorCode))
 		}
 	}
 	all := newClientSeeds(t, c.seeds(), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(2), kgo.RecordDeliveryTimeout(15*time.Second))
@@ -71,18 +93,8 @@ func TestReplicationISRFollowsPausedFollower(t *testing.T) {
 			t.Fatalf("acks=all to %s with a full ISR: %v", topic, err)
 		}
 	}
-
-	// Pause a broker that leads neither partition (both have all three
-	// brokers as replicas, so it follows both).
 	st := partitionState(t, c.nodes[0].addr(), "min3")
 	st2 := partitionState(t, c.nodes[0].addr(), "min2")
-	var follower int32
-	for _, r := range st.Replicas {
-		if r != st.Leader && r != st2.Leader {
-			follower = r
-			break
-		}
-	}
 	victim := c.nodes[follower-1]
 	if err := victim.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP: %v", err)
