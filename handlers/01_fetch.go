@@ -113,18 +113,27 @@ func (h *Handlers) fetch(ctx context.Context, req *protocol.Request) (protocol.R
 		})
 	}
 	results, wait := h.d.Replicas.Fetch(ctx, freq)
-	build := func(results []replica.FetchResult) kmsg.Response {
+	return fetchReply(h, req, r, resp, img, slots, results, wait, func(sp *kmsg.FetchResponseTopicPartition, res replica.FetchResult) error {
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+		if res.Err == nil && res.Batches != nil {
+			sp.RecordBatches = res.Batches
+		}
+		return res.Err
+	})
+}
+
+// fetchReply fills each read partition of resp from its result with fill
+// (which returns the partition's error), lets finishFetch add errors and
+// leader hints, and answers now or, for a parked fetch, from Reply.Wait.
+// Consumer and follower fetches share it; only their results differ.
+func fetchReply[T any](h *Handlers, req *protocol.Request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse, img *controller.Image,
+	slots []fetchSlot, results []T, wait func() []T, fill func(*kmsg.FetchResponseTopicPartition, T) error) (protocol.Reply, error) {
+	build := func(results []T) kmsg.Response {
 		slotErrs := make(map[[2]int]error, len(slots))
 		for _, s := range slots {
-			sp := &resp.Topics[s.topic].Partitions[s.part]
 			err := s.err
 			if s.read >= 0 {
-				res := results[s.read]
-				err = res.Err
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
-				if err == nil && res.Batches != nil {
-					sp.RecordBatches = res.Batches
-				}
+				err = fill(&resp.Topics[s.topic].Partitions[s.part], results[s.read])
 			}
 			slotErrs[slotKey(s)] = err
 		}
@@ -146,31 +155,17 @@ func slotKey(s fetchSlot) [2]int { return [2]int{s.topic, s.part} }
 // samsa followers use to recover without a ListOffsets round trip.
 func (h *Handlers) followerFetch(ctx context.Context, req *protocol.Request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse,
 	img *controller.Image, slots []fetchSlot, freq replica.FollowerFetchRequest) (protocol.Reply, error) {
-	build := func(results []replica.FollowerFetchResult) kmsg.Response {
-		slotErrs := make(map[[2]int]error, len(slots))
-		for _, s := range slots {
-			sp := &resp.Topics[s.topic].Partitions[s.part]
-			err := s.err
-			if s.read >= 0 {
-				res := results[s.read]
-				err = res.Err
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
-				if res.DivergingEpoch != nil {
-					sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset
-				}
-				if err == nil && res.Batches != nil {
-					sp.RecordBatches = res.Batches
-				}
-			}
-			slotErrs[slotKey(s)] = err
-		}
-		return h.finishFetch(req, r, resp, img, slots, slotErrs)
-	}
 	results, wait := h.d.Replicas.FetchForFollower(ctx, freq)
-	if wait == nil {
-		return respond(build(results))
-	}
-	return protocol.Reply{Wait: func() kmsg.Response { return build(wait()) }}, nil
+	return fetchReply(h, req, r, resp, img, slots, results, wait, func(sp *kmsg.FetchResponseTopicPartition, res replica.FollowerFetchResult) error {
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+		if res.DivergingEpoch != nil {
+			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = res.DivergingEpoch.Epoch, res.DivergingEpoch.EndOffset
+		}
+		if res.Err == nil && res.Batches != nil {
+			sp.RecordBatches = res.Batches
+		}
+		return res.Err
+	})
 }
 
 // finishFetch sets each partition's error code, the current leader hints
