@@ -38,10 +38,19 @@ cluster: build
 bench:
 	$(GO) run ./cmd/samsa-bench --json bench.json
 
-# Short fuzz runs of every decoder; longer ones: make fuzz FUZZTIME=10m
+# A short fuzz run of every decoder of network or disk bytes (go test
+# -fuzz takes one target at a time); longer: make fuzz FUZZTIME=10m
 FUZZTIME ?= 20s
+FUZZ_TARGETS = record:FuzzValidate \
+	protocol:FuzzParseRequestHeader protocol:FuzzDecodeRequest protocol:FuzzConnection \
+	log:FuzzReadCheckpoint log:FuzzLoadSnapshot log:FuzzRecoverSegment \
+	controller:FuzzDecodeRecords controller:FuzzReadLog
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./record/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) ./$$pkg/; \
+	done
 
 clean:
 	rm -rf bin
