@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"syscall"
 	"testing"
@@ -142,5 +143,75 @@ func TestReplicationISRFollowsPausedFollower(t *testing.T) {
 	// the end offset they see is the high watermark.
 	if recs := consumeN(t, leaderAddr, "min3", 3); len(recs) != 3 || recs[0] != "before" || recs[1] != "acks1" || recs[2] != "after" {
 		t.Fatalf("min3 holds %q, want [before acks1 after]", recs)
+	}
+}
+
+// TestPausedControllerDoesNotFenceLiveBrokers pauses the active controller
+// (which also follows a partition): a new controller takes over, live
+// brokers keep their sessions, the ISR keeps its live members, and acks=all
+// keeps working and keeps every acknowledged record.
+func TestPausedControllerDoesNotFenceLiveBrokers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := startCluster(t)
+	active := c.activeController()
+	leader := int32(1)
+	for leader == active {
+		leader++
+	}
+	other := int32(6) - active - leader
+	cl := newClientSeeds(t, c.seeds())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "ctrl-pause", -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{leader, other, active}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	rc := kmsg.NewCreateTopicsRequestTopicConfig()
+	rc.Name, rc.Value = "min.insync.replicas", strp("2")
+	rt.Configs = append(rt.Configs, rc)
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v", err)
+	}
+	leaderAddr := c.nodes[leader-1].addr()
+	prod := newClient(t, leaderAddr, kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err := produceOne(prod, "ctrl-pause", "v0"); err != nil {
+		t.Fatalf("acks=all before the pause: %v", err)
+	}
+
+	victim := c.nodes[active-1]
+	if err := victim.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP: %v", err)
+	}
+	defer victim.cmd.Process.Signal(syscall.SIGCONT)
+
+	// Past the broker session timeout (9 s): the paused node's session
+	// lapses, the live brokers' must not.
+	acked := []string{"v0"}
+	deadline := time.Now().Add(14 * time.Second)
+	for i := 1; time.Now().Before(deadline); i++ {
+		v := fmt.Sprintf("v%d", i)
+		if err := produceOne(prod, "ctrl-pause", v); err == nil {
+			acked = append(acked, v)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	isr := partitionState(t, leaderAddr, "ctrl-pause").ISR
+	if !slices.Contains(isr, leader) || !slices.Contains(isr, other) {
+		t.Fatalf("ISR %v lost a live broker while controller %d was paused", isr, active)
+	}
+	if len(acked) < 5 {
+		t.Fatalf("only %d acks=all writes succeeded while the controller was paused", len(acked))
+	}
+	got := consumeN(t, leaderAddr, "ctrl-pause", len(acked))
+	for i, v := range acked {
+		if got[i] != v {
+			t.Fatalf("record %d is %q, want %q (acknowledged)", i, got[i], v)
+		}
 	}
 }

@@ -44,7 +44,11 @@ func (n *Node) runLifecycle(ctx context.Context) {
 		wait := interval
 		switch {
 		case err != nil:
+			// Retry soon, on whichever controller is active now: the
+			// session must not lapse because one controller stopped
+			// answering.
 			n.logger.Warn("broker heartbeat failed", slog.Any("err", err))
+			wait = fencedHeartbeatInterval * 10
 		case resp.ErrorCode == kerr.StaleBrokerEpoch.Code || resp.ErrorCode == kerr.BrokerIDNotRegistered.Code:
 			n.logger.Warn("broker registration lost, registering again", slog.Int64("broker_epoch", epoch), slog.String("error", kerr.ErrorForCode(resp.ErrorCode).Error()))
 			epoch, wait = -1, 0
@@ -109,7 +113,11 @@ func (n *Node) heartbeat(ctx context.Context, epoch int64, wantShutdown bool) (*
 	req.BrokerEpoch = epoch
 	req.CurrentMetadataOffset = n.ctrl.Image().Offset
 	req.WantShutdown = wantShutdown
-	hctx, cancel := context.WithTimeout(ctx, time.Duration(n.cfg.BrokerSessionTimeoutMs)*time.Millisecond)
+	// One attempt may take at most a heartbeat interval: a controller that
+	// accepts connections but never answers (paused, partitioned) must not
+	// hold the heartbeat until the session expires; the channel then asks
+	// the newly active controller.
+	hctx, cancel := context.WithTimeout(ctx, time.Duration(n.cfg.BrokerHeartbeatIntervalMs)*time.Millisecond)
 	defer cancel()
 	kr, err := n.channel.Request(hctx, req, notControllerCode)
 	if err != nil {
