@@ -178,6 +178,8 @@ func notControllerCode(r kmsg.Response) bool {
 		return resp.ErrorCode == kerr.NotController.Code
 	case *kmsg.AllocateProducerIDsResponse:
 		return resp.ErrorCode == kerr.NotController.Code
+	case *kmsg.AlterPartitionResponse:
+		return resp.ErrorCode == kerr.NotController.Code
 	case *kmsg.DescribeQuorumResponse:
 		return resp.ErrorCode == kerr.NotController.Code || (len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && resp.Topics[0].Partitions[0].ErrorCode == kerr.NotController.Code)
 	case *kmsg.CreateTopicsResponse:

@@ -118,9 +118,7 @@ func (c isrChanger) AlterPartition(ctx context.Context, tp plog.TopicPartition, 
 	}
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	kr, err := c.channel.Request(ctx, req, func(r kmsg.Response) bool {
-		return r.(*kmsg.AlterPartitionResponse).ErrorCode == kerr.NotController.Code
-	})
+	kr, err := c.channel.Request(ctx, req, notControllerCode)
 	if err != nil {
 		return nil, 0, fmt.Errorf("alter ISR of %s: %w", tp, err)
 	}
