@@ -20,6 +20,8 @@ type kafkaConn struct {
 	conn      net.Conn
 	formatter *kmsg.RequestFormatter
 	corr      int32
+	// recv is the response buffer roundTripReusing keeps between calls.
+	recv []byte
 }
 
 func dialKafka(ctx context.Context, peer, addr string, formatter *kmsg.RequestFormatter) (*kafkaConn, error) {
@@ -34,6 +36,19 @@ func dialKafka(ctx context.Context, peer, addr string, formatter *kmsg.RequestFo
 // roundTrip sends req (its version already set) and decodes the answer.
 // Any error leaves the connection unusable; the caller closes it.
 func (k *kafkaConn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return k.exchange(ctx, req, false)
+}
+
+// roundTripReusing is roundTrip for the follower fetch loop: the response
+// is decoded into a buffer kept for the next call, so its byte fields
+// (record batches) are only valid until then. A follower appends what it
+// fetched before it fetches again, and a fresh multi-megabyte buffer per
+// fetch cost more in allocation, zeroing and GC than the copy itself.
+func (k *kafkaConn) roundTripReusing(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return k.exchange(ctx, req, true)
+}
+
+func (k *kafkaConn) exchange(ctx context.Context, req kmsg.Request, reuse bool) (kmsg.Response, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		k.conn.SetDeadline(dl)
 	} else {
@@ -54,7 +69,15 @@ func (k *kafkaConn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Respo
 	if n < 4 || n > 1<<30 {
 		return nil, fmt.Errorf("%s sent a response of %d bytes", k.peer, n)
 	}
-	body := make([]byte, n)
+	var body []byte
+	if reuse && cap(k.recv) >= int(n) {
+		body = k.recv[:n]
+	} else {
+		body = make([]byte, n)
+		if reuse {
+			k.recv = body
+		}
+	}
 	if _, err := io.ReadFull(k.conn, body); err != nil {
 		return nil, fmt.Errorf("read %s response from %s: %w", kmsg.NameForKey(req.Key()), k.peer, err)
 	}

@@ -39,7 +39,9 @@ func newBrokerTransport(image func() *controller.Image, listener string, nodeID 
 	}
 }
 
-// Fetch sends a follower fetch to broker id.
+// Fetch sends a follower fetch to broker id. The response's record
+// batches live in a buffer the next Fetch to the same broker reuses (see
+// roundTripReusing); replica's fetcher appends them before it fetches again.
 func (t *brokerTransport) Fetch(ctx context.Context, id int32, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	t.mu.Lock()
 	link, ok := t.conns[id]
@@ -66,7 +68,7 @@ func (t *brokerTransport) Fetch(ctx context.Context, id int32, req *kmsg.FetchRe
 		}
 		link.conn = conn
 	}
-	resp, err := link.conn.roundTrip(ctx, req)
+	resp, err := link.conn.roundTripReusing(ctx, req)
 	if err != nil {
 		link.conn.close()
 		link.conn = nil

@@ -15,7 +15,9 @@ import (
 
 // FetchTransport sends a follower's Fetch to another broker's inter-broker
 // listener and returns its answer. The node implements it; tests call the
-// other Manager directly.
+// other Manager directly. The byte slices of a response may be reused by
+// the next Fetch to the same broker: the fetcher, the only caller per
+// broker, is done with one response before it sends the next request.
 type FetchTransport interface {
 	Fetch(ctx context.Context, brokerID int32, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error)
 }

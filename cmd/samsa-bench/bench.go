@@ -264,7 +264,7 @@ func (b *bench) deploy(ctx context.Context, key, dir string) (deployment, error)
 	case key == brokerKfake:
 		return startKfake(1)
 	case b.opts.SamsaAddr != "":
-		return externalDeployment{t: target{name: brokerSamsa, seeds: []string{b.opts.SamsaAddr}, replicationFactor: 1}}, nil
+		return externalDeployment{t: target{name: brokerSamsa, seeds: []string{b.opts.SamsaAddr}, replicationFactor: -1}}, nil
 	default:
 		return b.startSamsa(ctx, dir)
 	}

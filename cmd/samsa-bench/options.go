@@ -111,7 +111,7 @@ func parseOptions(args []string, usageOut io.Writer) (*options, error) {
 	fs.IntVar(&o.RecordBytes, "record-bytes", 1024, "value size of every record, in bytes")
 	partitions := fs.Int("partitions", 6, "partitions of the throughput topic")
 	fs.IntVar(&o.Producers, "producers", 4, "goroutines calling Produce concurrently")
-	fs.IntVar(&o.MaxInflight, "max-inflight", 1000, "records produced but not yet acknowledged, at most (bounds per-record latency)")
+	fs.IntVar(&o.MaxInflight, "max-inflight", 10000, "records produced but not yet acknowledged, at most (kgo's default MaxBufferedRecords; bounds per-record latency)")
 	fs.IntVar(&o.Startups, "startups", 5, "samsa starts timed by the startup workload (median reported)")
 	fs.DurationVar(&o.IdleWait, "idle-wait", 2*time.Second, "how long samsa idles before its resident memory is read")
 	fs.Var(&recoveryBytes, "recovery-bytes", "log size written before kill -9 in the recovery workload (e.g. 1GiB, 200MB)")
