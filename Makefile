@@ -1,9 +1,9 @@
 # samsa: a Kafka wire-protocol compatible broker.
 GO ?= go
 # Packages with goroutines and locks: always tested under the race detector.
-RACE_PKGS = ./protocol/... ./replica/... ./log/... ./controller/... ./node/... ./handlers/...
+RACE_PKGS = ./protocol/... ./replica/... ./log/... ./controller/... ./node/... ./handlers/... ./group/...
 
-.PHONY: run build test vet race unit integration kcat bench fuzz clean cluster franz-suite
+.PHONY: run build test vet race unit integration kcat bench fuzz clean cluster franz-suite soak
 
 run:
 	$(GO) run ./cmd/samsa
@@ -58,3 +58,9 @@ clean:
 # franz-go's own kgo integration suite against a node started here.
 franz-suite: build
 	scripts/franz-suite.sh bin/samsa
+
+# The fault suite's long mode: random schedules of kill -9, shutdown, pause,
+# restart and network partitions (integration/faults_test.go). Replay a
+# failure: make soak SAMSA_FAULT_SEED=<seed> SAMSA_FAULT_STEPS=<steps>
+soak: build
+	scripts/soak.sh bin/samsa

@@ -58,6 +58,14 @@ type Broker struct {
 	TransactionStateLogReplicationFactor int16 // transaction.state.log.replication.factor
 	TransactionStateLogMinISR            int32 // transaction.state.log.min.isr
 	GroupInitialRebalanceDelayMs         int32 // group.initial.rebalance.delay.ms
+	GroupMinSessionTimeoutMs             int32 // group.min.session.timeout.ms
+	GroupMaxSessionTimeoutMs             int32 // group.max.session.timeout.ms
+	GroupMaxSize                         int32 // group.max.size
+	OffsetsTopicSegmentBytes             int32 // offsets.topic.segment.bytes
+	OffsetsRetentionMinutes              int32 // offsets.retention.minutes
+	OffsetsRetentionCheckIntervalMs      int64 // offsets.retention.check.interval.ms
+	OffsetMetadataMaxBytes               int32 // offset.metadata.max.bytes
+	OffsetsCommitTimeoutMs               int32 // offsets.commit.timeout.ms
 
 	BrokerHeartbeatIntervalMs int32  // broker.heartbeat.interval.ms
 	BrokerSessionTimeoutMs    int32  // broker.session.timeout.ms
@@ -216,7 +224,14 @@ func actedOn(name string) bool {
 		"offsets.topic.replication.factor", "offsets.topic.num.partitions",
 		"transaction.state.log.replication.factor", "transaction.state.log.min.isr",
 		"group.initial.rebalance.delay.ms", "broker.heartbeat.interval.ms", "broker.session.timeout.ms",
-		"broker.rack":
+		"broker.rack", "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size",
+		"offsets.topic.segment.bytes", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
+		"offset.metadata.max.bytes", "offsets.commit.timeout.ms",
+		"auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+		"log.cleanup.policy", "log.cleaner.enable", "log.cleaner.threads", "log.cleaner.backoff.ms",
+		"log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.load.factor", "log.cleaner.io.buffer.size",
+		"log.cleaner.delete.retention.ms", "log.cleaner.min.cleanable.ratio", "log.cleaner.min.compaction.lag.ms",
+		"log.cleaner.max.compaction.lag.ms":
 		return true
 	}
 	return isSamsaKey(name)
@@ -317,6 +332,14 @@ func (b *Broker) build() error {
 	b.TransactionStateLogReplicationFactor = int16(integer("transaction.state.log.replication.factor", 16))
 	b.TransactionStateLogMinISR = int32(integer("transaction.state.log.min.isr", 32))
 	b.GroupInitialRebalanceDelayMs = int32(integer("group.initial.rebalance.delay.ms", 32))
+	b.GroupMinSessionTimeoutMs = int32(integer("group.min.session.timeout.ms", 32))
+	b.GroupMaxSessionTimeoutMs = int32(integer("group.max.session.timeout.ms", 32))
+	b.GroupMaxSize = int32(integer("group.max.size", 32))
+	b.OffsetsTopicSegmentBytes = int32(integer("offsets.topic.segment.bytes", 32))
+	b.OffsetsRetentionMinutes = int32(integer("offsets.retention.minutes", 32))
+	b.OffsetsRetentionCheckIntervalMs = integer("offsets.retention.check.interval.ms", 64)
+	b.OffsetMetadataMaxBytes = int32(integer("offset.metadata.max.bytes", 32))
+	b.OffsetsCommitTimeoutMs = int32(integer("offsets.commit.timeout.ms", 32))
 	b.BrokerHeartbeatIntervalMs = int32(integer("broker.heartbeat.interval.ms", 32))
 	b.BrokerSessionTimeoutMs = int32(integer("broker.session.timeout.ms", 32))
 	b.BrokerRack = str("broker.rack")

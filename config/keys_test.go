@@ -95,7 +95,9 @@ func TestKeysNamedInCodeExist(t *testing.T) {
 		log.message.timestamp.type socket.request.max.bytes connections.max.idle.ms producer.id.expiration.ms
 		producer.id.expiration.check.interval.ms offsets.topic.replication.factor offsets.topic.num.partitions
 		transaction.state.log.replication.factor transaction.state.log.min.isr group.initial.rebalance.delay.ms
-		broker.heartbeat.interval.ms broker.session.timeout.ms broker.rack`) {
+		broker.heartbeat.interval.ms broker.session.timeout.ms broker.rack group.min.session.timeout.ms
+		group.max.session.timeout.ms group.max.size offsets.topic.segment.bytes offsets.retention.minutes
+		offsets.retention.check.interval.ms offset.metadata.max.bytes offsets.commit.timeout.ms`) {
 		if findKey(brokerKeys, k) == nil {
 			t.Errorf("broker key %s unknown", k)
 		}

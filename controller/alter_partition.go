@@ -74,6 +74,7 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 		return nil, err
 	}
 	usable, _ := c.lifecycle.view(img, c.cfg.Now())
+	unclean := c.uncleanPolicy(img)
 	type key struct {
 		id [16]byte
 		p  int32
@@ -104,10 +105,21 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 					c.logger.Info("rejected AlterPartition", slog.Int("node.id", int(req.BrokerID)), slog.Any("err", res.Err))
 					break
 				}
-				if isr := isrIDs(prop.NewISR); !slices.Equal(isr, p.ISR) {
-					recs = append(recs, PartitionChangeRecord{
-						TopicID: t.TopicID, Partition: prop.Partition, ISR: isr, Leader: NoLeaderChange,
-					})
+				rec, changed := alterPartitionChange(t.TopicID, prop.Partition, p, isrIDs(prop.NewISR), usable, unclean(topic.Name))
+				if changed {
+					recs = append(recs, rec)
+				}
+				if changed && rec.Leader != NoLeaderChange && rec.Leader != req.BrokerID {
+					// Kafka's alterPartition: the ISR change completed a
+					// reassignment that moved leadership off the sender. The
+					// change is committed, and the sender is told to wait for
+					// the metadata that says so.
+					res.Err = fmt.Errorf("%w: partition %s-%d completed its reassignment; broker %d no longer leads it",
+						kerr.NewLeaderElected, topic.Name, prop.Partition, req.BrokerID)
+					c.logger.Info("AlterPartition completed a reassignment and moved leadership",
+						slog.String("topic", topic.Name), slog.Int("partition", int(prop.Partition)),
+						slog.Int("old_leader", int(req.BrokerID)), slog.Int("new_leader", int(rec.Leader)))
+					break
 				}
 				accepted = append(accepted, len(results))
 			}
@@ -192,6 +204,27 @@ func validateAlterPartition(img *Image, p PartitionImage, broker int32, prop Alt
 		return fmt.Errorf("%w: broker %d in the proposed ISR %v is %s", kerr.IneligibleReplica, m.BrokerID, isr, why)
 	}
 	return nil
+}
+
+// alterPartitionChange is the record an accepted proposal commits, if any.
+// For a partition that is not reassigning it sets the ISR and nothing else.
+// For one that is, it is Kafka's PartitionChangeBuilder with the proposed
+// ISR as target: an ISR holding every target replica completes the
+// reassignment (KIP-455), which may drop replicas, bump the leader epoch
+// and, when the leader is being removed, elect the first target replica in
+// the ISR.
+func alterPartitionChange(topicID [16]byte, partition int32, p PartitionImage, isr []int32, usable usableBrokers, unclean bool) (PartitionChangeRecord, bool) {
+	if !p.IsReassigning() {
+		if slices.Equal(isr, p.ISR) {
+			return PartitionChangeRecord{}, false
+		}
+		return PartitionChangeRecord{TopicID: topicID, Partition: partition, ISR: isr, Leader: NoLeaderChange}, true
+	}
+	mode := electOnline
+	if unclean {
+		mode = electUnclean
+	}
+	return decide(p, isr, nil, acceptableLeader(usable, NoLeader), mode).changeRecord(topicID, partition, p)
 }
 
 func isrIDs(members []ISRMember) []int32 {

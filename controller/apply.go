@@ -235,6 +235,7 @@ func (b *imageBuilder) partition(r PartitionRecord) error {
 	p := PartitionImage{
 		Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR),
 		Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+		AddingReplicas: reassignmentSet(r.AddingReplicas), RemovingReplicas: reassignmentSet(r.RemovingReplicas),
 	}
 	if err := validatePartition(p); err != nil {
 		return fmt.Errorf("partition %d: %w", r.Partition, err)
@@ -269,6 +270,12 @@ func (b *imageBuilder) partitionChange(r PartitionChangeRecord) error {
 	}
 	if r.ISR != nil {
 		p.ISR = slices.Clone(r.ISR)
+	}
+	if r.AddingReplicas != nil {
+		p.AddingReplicas = reassignmentSet(r.AddingReplicas)
+	}
+	if r.RemovingReplicas != nil {
+		p.RemovingReplicas = reassignmentSet(r.RemovingReplicas)
 	}
 	if r.Leader != NoLeaderChange {
 		// Kafka's PartitionRegistration.merge: a record that sets the leader
@@ -308,7 +315,40 @@ func validatePartition(p PartitionImage) error {
 	if p.Leader != NoLeader && !slices.Contains(p.ISR, p.Leader) {
 		return fmt.Errorf("leader %d is not in the ISR %v", p.Leader, p.ISR)
 	}
+	// A reassignment's sets are disjoint parts of the replicas (KIP-455):
+	// the replicas are the target plus the removing ones.
+	for _, set := range []struct {
+		name string
+		ids  []int32
+	}{{"adding", p.AddingReplicas}, {"removing", p.RemovingReplicas}} {
+		if err := distinctBrokers(set.ids); err != nil {
+			return fmt.Errorf("%s replicas %v: %w", set.name, set.ids, err)
+		}
+		for _, id := range set.ids {
+			if !slices.Contains(p.Replicas, id) {
+				return fmt.Errorf("%s replica %d is not a replica %v", set.name, id, p.Replicas)
+			}
+		}
+	}
+	for _, id := range p.AddingReplicas {
+		if slices.Contains(p.RemovingReplicas, id) {
+			return fmt.Errorf("replica %d is both added and removed", id)
+		}
+	}
+	if len(p.RemovingReplicas) == len(p.Replicas) && len(p.Replicas) > 0 {
+		return fmt.Errorf("every replica %v is being removed", p.Replicas)
+	}
 	return nil
+}
+
+// reassignmentSet is the image's form of an adding or removing set: nil
+// when empty, so a partition that is not reassigning looks the same however
+// it got there.
+func reassignmentSet(ids []int32) []int32 {
+	if len(ids) == 0 {
+		return nil
+	}
+	return slices.Clone(ids)
 }
 
 func distinctBrokers(ids []int32) error {

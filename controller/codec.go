@@ -6,10 +6,37 @@ import (
 	"fmt"
 )
 
-// recordVersion is the version of every record type's encoding written today.
-// A decoder refuses versions it does not know rather than guess at fields: a
-// metadata record misread is a cluster misconfigured.
+// recordVersion is the version of every record type's encoding written
+// today, unless the record says otherwise (versionedRecord). A decoder
+// refuses versions it does not know rather than guess at fields: a metadata
+// record misread is a cluster misconfigured.
 const recordVersion = 0
+
+// versionedRecord is a Record with more than one encoding. It reports the
+// oldest version that holds all its fields, so a record that does not use
+// a newer field keeps the bytes it always had (and stays readable by a node
+// that predates the field).
+type versionedRecord interface {
+	version() uint8
+}
+
+// versionOf is the version r is encoded at.
+func versionOf(r Record) uint8 {
+	if v, ok := r.(versionedRecord); ok {
+		return v.version()
+	}
+	return recordVersion
+}
+
+// maxRecordVersion is the newest version of typ this node reads.
+func maxRecordVersion(typ RecordType) uint8 {
+	switch typ {
+	case PartitionRecordType, PartitionChangeRecordType:
+		// Version 1 adds AddingReplicas and RemovingReplicas (KIP-455).
+		return 1
+	}
+	return recordVersion
+}
 
 // ErrCorruptRecords reports bytes that are not a valid record list.
 var ErrCorruptRecords = errors.New("corrupt metadata records")
@@ -22,7 +49,7 @@ func EncodeRecords(recs []Record) []byte {
 	var body encoder
 	for _, r := range recs {
 		body.b = body.b[:0]
-		body.b = append(body.b, byte(r.Type()), recordVersion)
+		body.b = append(body.b, byte(r.Type()), versionOf(r))
 		r.encode(&body)
 		e.uvarint(uint64(len(body.b)))
 		e.b = append(e.b, body.b...)
@@ -63,7 +90,7 @@ func decodeRecord(b []byte) (Record, error) {
 		return nil, errors.New("record shorter than its header")
 	}
 	typ, version := RecordType(b[0]), b[1]
-	if version != recordVersion {
+	if version > maxRecordVersion(typ) {
 		return nil, fmt.Errorf("%s version %d is not understood by this broker", typ, version)
 	}
 	d := &decoder{b: b[2:]}
@@ -90,12 +117,18 @@ func decodeRecord(b []byte) (Record, error) {
 		rec.Replicas = d.int32s()
 		rec.ISR = d.int32s()
 		rec.Leader, rec.LeaderEpoch, rec.PartitionEpoch = d.int32(), d.int32(), d.int32()
+		if version >= 1 {
+			rec.AddingReplicas, rec.RemovingReplicas = d.int32s(), d.int32s()
+		}
 		r = rec
 	case PartitionChangeRecordType:
 		rec := PartitionChangeRecord{TopicID: d.uuid(), Partition: d.int32()}
 		rec.ISR = d.int32s()
 		rec.Leader = d.int32()
 		rec.Replicas = d.int32s()
+		if version >= 1 {
+			rec.AddingReplicas, rec.RemovingReplicas = d.int32s(), d.int32s()
+		}
 		r = rec
 	case RemoveTopicRecordType:
 		r = RemoveTopicRecord{ID: d.uuid()}
@@ -150,6 +183,18 @@ func (r PartitionRecord) encode(e *encoder) {
 	e.int32(r.Leader)
 	e.int32(r.LeaderEpoch)
 	e.int32(r.PartitionEpoch)
+	if r.version() >= 1 {
+		e.int32s(r.AddingReplicas)
+		e.int32s(r.RemovingReplicas)
+	}
+}
+
+// version is 1 when the record carries a reassignment (either set not nil).
+func (r PartitionRecord) version() uint8 {
+	if r.AddingReplicas != nil || r.RemovingReplicas != nil {
+		return 1
+	}
+	return 0
 }
 
 func (r PartitionChangeRecord) encode(e *encoder) {
@@ -158,6 +203,18 @@ func (r PartitionChangeRecord) encode(e *encoder) {
 	e.int32s(r.ISR)
 	e.int32(r.Leader)
 	e.int32s(r.Replicas)
+	if r.version() >= 1 {
+		e.int32s(r.AddingReplicas)
+		e.int32s(r.RemovingReplicas)
+	}
+}
+
+// version is 1 when the record changes a reassignment set.
+func (r PartitionChangeRecord) version() uint8 {
+	if r.AddingReplicas != nil || r.RemovingReplicas != nil {
+		return 1
+	}
+	return 0
 }
 
 func (r RemoveTopicRecord) encode(e *encoder) { e.uuid(r.ID) }

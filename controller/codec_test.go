@@ -27,6 +27,12 @@ func sampleRecords() []Record {
 		PartitionRecord{TopicID: id, Partition: 0, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 7, PartitionEpoch: 9},
 		PartitionChangeRecord{TopicID: id, Partition: 0, ISR: []int32{1}, Leader: NoLeaderChange},
 		PartitionChangeRecord{TopicID: id, Partition: 3, ISR: []int32{}, Leader: NoLeader, Replicas: []int32{4}},
+		// Version 1: a reassignment in progress, one completing.
+		PartitionRecord{TopicID: id, Partition: 1, Replicas: []int32{3, 4, 1}, ISR: []int32{1}, Leader: 1,
+			AddingReplicas: []int32{3, 4}, RemovingReplicas: []int32{1}},
+		PartitionChangeRecord{TopicID: id, Partition: 1, Leader: 3, Replicas: []int32{3, 4},
+			AddingReplicas: []int32{}, RemovingReplicas: []int32{}},
+		PartitionChangeRecord{TopicID: id, Partition: 2, Leader: NoLeaderChange, AddingReplicas: []int32{5}},
 		RemoveTopicRecord{ID: id},
 		ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "orders", Name: "retention.ms", Value: strPtr("1000")},
 		ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: "", Name: "log.retention.ms", Value: nil},

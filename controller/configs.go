@@ -37,11 +37,11 @@ type ConfigChangeResult struct {
 	Err      error
 }
 
-// Config keys whose value decides compaction. samsa has no log cleaner yet,
-// so "compact" is refused rather than silently ignored.
+// The compaction lag keys, which Kafka checks against each other
+// (LogConfig.validateValues).
 const (
-	topicCleanupPolicy  = "cleanup.policy"
-	brokerCleanupPolicy = "log.cleanup.policy"
+	topicMinCompactionLag = "min.compaction.lag.ms"
+	topicMaxCompactionLag = "max.compaction.lag.ms"
 )
 
 // AlterConfigs changes dynamic configs of topics and brokers, following
@@ -139,7 +139,33 @@ func (c *Controller) alterConfigLocked(img *Image, ch ConfigChange, incremental 
 		}
 		recs = append(recs, ConfigRecord{ResourceType: ch.Resource.Type, ResourceName: ch.Resource.Name, Name: k, Value: v})
 	}
+	if ch.Resource.Type == ConfigResourceTopic && len(recs) > 0 {
+		after := make(map[string]string, len(current)+len(updated))
+		maps.Copy(after, current)
+		for k, v := range updated {
+			if v == nil {
+				delete(after, k)
+			} else {
+				after[k] = *v
+			}
+		}
+		if err := c.checkCompactionLags(img, after); err != nil {
+			return nil, err
+		}
+	}
 	return recs, nil
+}
+
+// checkCompactionLags refuses a topic whose effective min.compaction.lag.ms
+// exceeds its max.compaction.lag.ms, as Kafka's LogConfig.validateValues
+// does; the log would refuse to open with it.
+func (c *Controller) checkCompactionLags(img *Image, overrides map[string]string) error {
+	tc := c.cfg.Broker.ResolveTopic(overrides, img.BrokerConfig(c.cfg.NodeID), img.ClusterBrokerConfig())
+	if tc.MinCompactionLagMs > tc.MaxCompactionLagMs {
+		return fmt.Errorf("%w: conflict topic config setting %s (%d) > %s (%d)", kerr.InvalidConfig,
+			topicMinCompactionLag, tc.MinCompactionLagMs, topicMaxCompactionLag, tc.MaxCompactionLagMs)
+	}
+	return nil
 }
 
 // checkConfigResource checks that the resource exists and may be altered
@@ -222,13 +248,8 @@ func legacyValues(ch ConfigChange, current map[string]string) (map[string]*strin
 }
 
 // validateConfigValue validates one new value (nil = delete) of a topic or
-// broker key, and refuses compaction, which samsa does not implement yet.
+// broker key.
 func (c *Controller) validateConfigValue(resourceType int8, name string, value *string) error {
-	if value != nil && (resourceType == ConfigResourceTopic && name == topicCleanupPolicy ||
-		resourceType == ConfigResourceBroker && name == brokerCleanupPolicy) &&
-		slices.Contains(splitList(*value), "compact") {
-		return fmt.Errorf("%w: %s=%s: log compaction is not supported yet", kerr.InvalidConfig, name, *value)
-	}
 	var err error
 	if resourceType == ConfigResourceTopic {
 		err = config.ValidateTopicConfig(name, value)

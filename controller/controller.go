@@ -38,6 +38,10 @@ type Config struct {
 	// sm. Nil means a LocalQuorum in Dir. This is the one place a replicated
 	// quorum plugs in.
 	NewQuorum func(sm StateMachine) (Quorum, error)
+	// LeaderImbalanceCheckInterval, when positive, replaces
+	// leader.imbalance.check.interval.seconds (whose unit is too coarse
+	// for tests).
+	LeaderImbalanceCheckInterval time.Duration
 }
 
 // Controller is this node's active controller and its broker-side metadata
@@ -64,6 +68,7 @@ type Controller struct {
 	quorum     Quorum
 	leadership LeaderAware // nil: the quorum always leads
 	lifecycle  *brokerLifecycle
+	balancer   *leaderBalancer
 
 	// active is set once the activation hooks ran for the current term of
 	// leadership, cleared before the deactivation hooks run.
@@ -130,6 +135,8 @@ func Open(cfg Config) (*Controller, error) {
 	c.leadership, _ = c.quorum.(LeaderAware)
 	c.lifecycle = newBrokerLifecycle(c)
 	c.lifecycle.attach()
+	c.balancer = newLeaderBalancer(c)
+	c.balancer.attach()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.activation.cancel = cancel
 	if c.leadership == nil {
@@ -186,6 +193,7 @@ func (c *Controller) Close() error {
 		// Without opMu: hooks and the session checker may be waiting for it.
 		c.activation.stop()
 		c.lifecycle.close()
+		c.balancer.close()
 	})
 	c.opMu.Lock()
 	defer c.opMu.Unlock()

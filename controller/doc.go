@@ -22,7 +22,16 @@
 // controlled shutdown), election.go (pure election and ISR decisions) and
 // alter_partition.go (ISR changes proposed by leaders).
 //
+// Admin operations on leadership and placement: elect.go (ElectLeaders,
+// preferred and unclean elections, KIP-183/KIP-460), reassign.go (partition
+// reassignment, KIP-455: AlterPartitionReassignments and
+// ListPartitionReassignments; completion happens in election.go's decide,
+// whichever change lets the ISR cover the target) and balance.go (the
+// active controller's automatic preferred leader balancing,
+// auto.leader.rebalance.enable).
+//
 // Lock order: Controller.opMu, then brokerLifecycle.mu (never held across a
 // Propose), then the quorum's own lock, then the loader's lock (held while
-// the image is replaced and deltas are delivered).
+// the image is replaced and deltas are delivered). leaderBalancer.mu is a
+// leaf, never held while calling out.
 package controller

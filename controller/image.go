@@ -52,13 +52,19 @@ type TopicImage struct {
 }
 
 // PartitionImage is one partition's replica assignment and leadership
-// (Kafka's PartitionRegistration).
+// (Kafka's PartitionRegistration). While a reassignment is in progress
+// (KIP-455), Replicas is the target assignment followed by the replicas
+// being removed, AddingReplicas the target replicas that were not replicas
+// before and RemovingReplicas the replicas that are not in the target; both
+// are nil otherwise.
 type PartitionImage struct {
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	Replicas         []int32
+	ISR              []int32
+	Leader           int32
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // ConfigResource names a config resource: Type is kmsg.ConfigResourceType,
@@ -165,11 +171,39 @@ func (p PartitionImage) HasReplica(node int32) bool { return slices.Contains(p.R
 // InISR reports whether node is in the partition's ISR.
 func (p PartitionImage) InISR(node int32) bool { return slices.Contains(p.ISR, node) }
 
+// IsReassigning reports whether a reassignment of the partition is in
+// progress (Kafka's PartitionRegistration.isReassigning).
+func (p PartitionImage) IsReassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas is the assignment the partition is moving to: its
+// replicas without the ones being removed (its replicas when it is not
+// reassigning).
+func (p PartitionImage) TargetReplicas() []int32 {
+	if len(p.RemovingReplicas) == 0 {
+		return p.Replicas
+	}
+	return without(p.Replicas, p.RemovingReplicas)
+}
+
 // Equal reports whether two partition images are the same.
 func (p PartitionImage) Equal(o PartitionImage) bool {
 	return p.Leader == o.Leader && p.LeaderEpoch == o.LeaderEpoch &&
 		p.PartitionEpoch == o.PartitionEpoch &&
-		slices.Equal(p.Replicas, o.Replicas) && slices.Equal(p.ISR, o.ISR)
+		slices.Equal(p.Replicas, o.Replicas) && slices.Equal(p.ISR, o.ISR) &&
+		slices.Equal(p.AddingReplicas, o.AddingReplicas) && slices.Equal(p.RemovingReplicas, o.RemovingReplicas)
+}
+
+// without returns a new slice of the members of ids not in drop, in order.
+func without(ids, drop []int32) []int32 {
+	out := make([]int32, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(drop, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Records returns the image as the records that rebuild it from the empty
@@ -194,6 +228,7 @@ func (img *Image) Records() []Record {
 			recs = append(recs, PartitionRecord{
 				TopicID: t.ID, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR,
 				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas,
 			})
 		}
 	}

@@ -120,27 +120,37 @@ type TopicRecord struct {
 }
 
 // PartitionRecord creates (or wholly replaces) one partition.
+// AddingReplicas and RemovingReplicas describe a reassignment in progress
+// (KIP-455); a record with either set is encoded as version 1, one without
+// as version 0, so metadata that never reassigned reads as before.
 type PartitionRecord struct {
-	TopicID        [16]byte
-	Partition      int32
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	TopicID          [16]byte
+	Partition        int32
+	Replicas         []int32
+	ISR              []int32
+	Leader           int32
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
-// PartitionChangeRecord changes one partition. Nil ISR or Replicas and a
-// Leader of NoLeaderChange leave that field as it is. The epochs are not
-// carried: Apply computes them as Kafka's PartitionRegistration.merge does, a
-// set Leader bumps the leader epoch and every change bumps the partition
-// epoch.
+// PartitionChangeRecord changes one partition. Nil ISR, Replicas,
+// AddingReplicas or RemovingReplicas and a Leader of NoLeaderChange leave
+// that field as it is; an empty (non-nil) AddingReplicas or
+// RemovingReplicas clears it, as when a reassignment completes or is
+// cancelled. A record that changes either reassignment set is encoded as
+// version 1. The epochs are not carried: Apply computes them as Kafka's
+// PartitionRegistration.merge does, a set Leader bumps the leader epoch and
+// every change bumps the partition epoch.
 type PartitionChangeRecord struct {
-	TopicID   [16]byte
-	Partition int32
-	ISR       []int32
-	Leader    int32
-	Replicas  []int32
+	TopicID          [16]byte
+	Partition        int32
+	ISR              []int32
+	Leader           int32
+	Replicas         []int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // RemoveTopicRecord deletes a topic, its partitions and its configs.

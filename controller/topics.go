@@ -164,6 +164,9 @@ func (c *Controller) createTopicLocked(img *Image, plan *topicPlan, t CreateTopi
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkCompactionLags(img, configs); err != nil {
+		return nil, err
+	}
 	parts, err := c.newTopicPartitions(img, t)
 	if err != nil {
 		return nil, err
@@ -288,18 +291,8 @@ func (c *Controller) placePartitions(img *Image, first, count int32, rf int) ([]
 // distinct, as many as the other partitions have (rf, -1 for the first
 // partition), and at least one live so the partition has a leader.
 func manualPartition(img *Image, partition int32, replicas []int32, rf int) (PartitionImage, error) {
-	if len(replicas) == 0 {
-		return PartitionImage{}, fmt.Errorf("%w: the manual partition assignment includes an empty replica list", kerr.InvalidReplicaAssignment)
-	}
-	seen := map[int32]bool{}
-	for _, id := range slices.Sorted(slices.Values(replicas)) {
-		if _, ok := img.Brokers[id]; !ok {
-			return PartitionImage{}, fmt.Errorf("%w: the manual partition assignment includes broker %d, but no such broker is registered", kerr.InvalidReplicaAssignment, id)
-		}
-		if seen[id] {
-			return PartitionImage{}, fmt.Errorf("%w: the manual partition assignment includes the broker %d more than once", kerr.InvalidReplicaAssignment, id)
-		}
-		seen[id] = true
+	if err := validateManualReplicas(img, replicas); err != nil {
+		return PartitionImage{}, err
 	}
 	if rf != -1 && len(replicas) != rf {
 		return PartitionImage{}, fmt.Errorf("%w: the manual partition assignment includes a partition with %d replica(s), but this is not consistent with previous partitions, which have %d replica(s)",
@@ -316,6 +309,27 @@ func manualPartition(img *Image, partition int32, replicas []int32, rf int) (Par
 	}
 	// The leader is the first live replica (Kafka's buildPartitionRegistration).
 	return PartitionImage{Replicas: slices.Clone(replicas), ISR: isr, Leader: isr[0]}, nil
+}
+
+// validateManualReplicas is the part of Kafka's
+// validateManualPartitionAssignment that CreateTopics, CreatePartitions and
+// AlterPartitionReassignments share: a non-empty list of distinct
+// registered brokers (INVALID_REPLICA_ASSIGNMENT otherwise).
+func validateManualReplicas(img *Image, replicas []int32) error {
+	if len(replicas) == 0 {
+		return fmt.Errorf("%w: the manual partition assignment includes an empty replica list", kerr.InvalidReplicaAssignment)
+	}
+	seen := map[int32]bool{}
+	for _, id := range slices.Sorted(slices.Values(replicas)) {
+		if _, ok := img.Brokers[id]; !ok {
+			return fmt.Errorf("%w: the manual partition assignment includes broker %d, but no such broker is registered", kerr.InvalidReplicaAssignment, id)
+		}
+		if seen[id] {
+			return fmt.Errorf("%w: the manual partition assignment includes the broker %d more than once", kerr.InvalidReplicaAssignment, id)
+		}
+		seen[id] = true
+	}
+	return nil
 }
 
 // newTopicID draws a topic ID no topic has or this operation claimed.

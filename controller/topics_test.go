@@ -61,9 +61,11 @@ func TestCreateTopicsErrors(t *testing.T) {
 		{"bad config value", CreateTopic{Name: "t", NumPartitions: 1, ReplicationFactor: 1,
 			Configs: map[string]*string{"retention.ms": strPtr("soon")}}, kerr.InvalidConfig},
 		{"compaction", CreateTopic{Name: "t", NumPartitions: 1, ReplicationFactor: 1,
-			Configs: map[string]*string{"cleanup.policy": strPtr("compact")}}, kerr.InvalidConfig},
+			Configs: map[string]*string{"cleanup.policy": strPtr("compact")}}, nil},
 		{"compaction and deletion", CreateTopic{Name: "t", NumPartitions: 1, ReplicationFactor: 1,
-			Configs: map[string]*string{"cleanup.policy": strPtr("delete,compact")}}, kerr.InvalidConfig},
+			Configs: map[string]*string{"cleanup.policy": strPtr("delete,compact")}}, nil},
+		{"compaction lags in conflict", CreateTopic{Name: "t", NumPartitions: 1, ReplicationFactor: 1,
+			Configs: map[string]*string{"min.compaction.lag.ms": strPtr("10"), "max.compaction.lag.ms": strPtr("5")}}, kerr.InvalidConfig},
 		{"valid config", CreateTopic{Name: "t", NumPartitions: 1, ReplicationFactor: 1,
 			Configs: map[string]*string{"cleanup.policy": strPtr("delete"), "retention.ms": strPtr("1000")}}, nil},
 	}

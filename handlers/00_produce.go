@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -106,8 +107,40 @@ func (h *Handlers) produce(ctx context.Context, req *protocol.Request) (protocol
 	deadline := req.Received.Add(time.Duration(r.TimeoutMillis) * time.Millisecond)
 	return protocol.Reply{Wait: func() kmsg.Response {
 		h.awaitProduce(ctx, pending, r.Acks, time.Until(deadline))
+		if r.Version >= 10 {
+			h.lateLeaderHints(req, resp, pending)
+		}
 		return resp
 	}}, nil
+}
+
+// lateLeaderHints adds the KIP-951 hints (CurrentLeader, and the leader's
+// endpoint in Brokers) to the partitions whose wait ended in
+// NOT_LEADER_OR_FOLLOWER (leadership moved while acks=all waited), as
+// Kafka's produce callback does for every such partition. The hints come
+// from the metadata as it is now.
+func (h *Handlers) lateLeaderHints(req *protocol.Request, resp *kmsg.ProduceResponse, pending []producePending) {
+	var hints *leaderHints
+	for _, p := range pending {
+		if p.resp.ErrorCode != kerr.NotLeaderForPartition.Code {
+			continue
+		}
+		if hints == nil {
+			hints = newLeaderHints(h, h.d.Controller.Image(), req)
+		}
+		tp := p.part.TopicPartition()
+		if t, ok := hints.img.Topic(tp.Topic); ok {
+			hints.fill(t, tp.Partition, &p.resp.CurrentLeader.LeaderID, &p.resp.CurrentLeader.LeaderEpoch)
+		}
+	}
+	if hints == nil {
+		return
+	}
+	for _, b := range hints.produceBrokers() {
+		if !slices.ContainsFunc(resp.Brokers, func(o kmsg.ProduceResponseBroker) bool { return o.NodeID == b.NodeID }) {
+			resp.Brokers = append(resp.Brokers, b)
+		}
+	}
 }
 
 // appendPartition validates and appends one partition's batch. It returns a

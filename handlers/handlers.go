@@ -15,6 +15,7 @@ import (
 
 	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/controller"
+	"github.com/samsa-broker/samsa/group"
 	plog "github.com/samsa-broker/samsa/log"
 	"github.com/samsa-broker/samsa/protocol"
 	"github.com/samsa-broker/samsa/record"
@@ -44,6 +45,8 @@ type Deps struct {
 	// WaitMetadata blocks until this node's metadata image satisfies pred
 	// or ctx ends.
 	WaitMetadata func(ctx context.Context, pred func(*controller.Image) bool) bool
+	// Groups is the node's group coordinator (broker listeners only).
+	Groups *group.Coordinator
 }
 
 // api is one served API key: its advertised versions and its handler.
@@ -71,9 +74,23 @@ func apis() []api {
 		alterConfigsAPI,
 		describeLogDirsAPI,
 		createPartitionsAPI,
+		electLeadersAPI,
+		alterPartitionReassignmentsAPI,
+		listPartitionReassignmentsAPI,
 		incrementalAlterConfigsAPI,
 		describeClusterAPI,
 		describeQuorumAPI,
+		offsetCommitAPI,
+		offsetFetchAPI,
+		findCoordinatorAPI,
+		joinGroupAPI,
+		heartbeatAPI,
+		leaveGroupAPI,
+		syncGroupAPI,
+		describeGroupsAPI,
+		listGroupsAPI,
+		deleteGroupsAPI,
+		offsetDeleteAPI,
 	}
 }
 
@@ -83,6 +100,9 @@ type Handlers struct {
 	table map[int16]api
 	// controllerRole marks the handler set of the CONTROLLER listener.
 	controllerRole bool
+	// offsetsTopic shares one creation of __consumer_offsets between
+	// concurrent FindCoordinator requests.
+	offsetsTopic offsetsTopicCreator
 }
 
 // New returns the handlers of a node's broker listeners.
@@ -115,6 +135,9 @@ func controllerAPIs() []api {
 		deleteTopicsAPI,
 		alterConfigsAPI,
 		createPartitionsAPI,
+		electLeadersAPI,
+		alterPartitionReassignmentsAPI,
+		listPartitionReassignmentsAPI,
 		incrementalAlterConfigsAPI,
 		describeQuorumAPI,
 		brokerRegistrationAPI,

@@ -373,8 +373,6 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		{"unknown operation", op(7, "retention.ms", ptr("1")), kerr.InvalidRequest},
 		{"set without value", op(set, "retention.ms", nil), kerr.InvalidRequest},
 		{"bad value", op(set, "retention.ms", ptr("soon")), kerr.InvalidConfig},
-		{"compaction", op(set, "cleanup.policy", ptr("compact")), kerr.InvalidConfig},
-		{"compaction appended", op(appendOp, "cleanup.policy", ptr("compact")), kerr.InvalidConfig},
 	} {
 		res := incrementalAlter(t, cl, false, incrementalResource(kmsg.ConfigResourceTypeTopic, "iac", tt.op))
 		wantCode(t, tt.name, res[0].ErrorCode, tt.want)

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,7 +17,10 @@ import (
 // of the producer's last five batches is answered with the original offsets
 // and Duplicate set, without writing; a sequence gap is
 // ErrOutOfOrderSequence, a stale epoch ErrInvalidProducerEpoch. A batch
-// larger than segment.bytes is ErrMessageTooLarge.
+// larger than segment.bytes is ErrMessageTooLarge. On a log with
+// cleanup.policy=compact a record without a key is ErrNoKeyOnCompactedTopic
+// (which also wraps record.ErrInvalidRecord), as Kafka's LogValidator
+// refuses it: compaction could never replace or delete it.
 //
 // With flush.messages = N > 1 the append that makes N records unflushed
 // fsyncs before returning (after releasing the append lock). With
@@ -32,6 +36,11 @@ func (l *Log) AppendAsLeader(b []byte, leaderEpoch int32, logAppendTime bool, no
 	}
 	if err := l.checkBatchSize(h); err != nil {
 		return AppendResult{}, err
+	}
+	if l.config().CleanupPolicy.Compact && !h.Control() {
+		if err := l.checkKeys(b); err != nil {
+			return AppendResult{}, err
+		}
 	}
 	l.writeMu.Lock()
 	res, err := l.appendAsLeaderLocked(b, h, leaderEpoch, logAppendTime, now)
@@ -139,6 +148,29 @@ func (l *Log) appendAsFollowerLocked(batches []byte, hs []record.Header, now tim
 	}
 	return AppendResult{BaseOffset: hs[0].BaseOffset, LastOffset: hs[len(hs)-1].LastOffset(), LogAppendTime: -1,
 		LogStartOffset: l.logStart.Load()}, nil
+}
+
+// checkKeys refuses a batch holding a record without a key, for a
+// compacted log (Kafka's LogValidator.validateKey). It decodes the records,
+// decompressing them if needed: compacted topics (__consumer_offsets and the
+// like) carry small batches, and the check must see every record.
+func (l *Log) checkKeys(b []byte) error {
+	var keyless int64 = -1
+	_, err := l.codecs.Records(b, maxDecompressedLookup, func(r record.Record) error {
+		if r.Key == nil {
+			keyless = int64(r.OffsetDelta)
+			return errStopWalk
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopWalk) {
+		return fmt.Errorf("append to %s: %w", l.tp, err)
+	}
+	if keyless >= 0 {
+		return fmt.Errorf("append to %s: %w in topic partition %s (record %d): %w",
+			l.tp, ErrNoKeyOnCompactedTopic, l.tp, keyless, record.ErrInvalidRecord)
+	}
+	return nil
 }
 
 func (l *Log) checkBatchSize(h record.Header) error {

@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Config is the per-log configuration, resolved from broker defaults and
@@ -18,6 +19,50 @@ type Config struct {
 	FlushMs                int64 // flush.ms: fsync when the last flush is this old (MaxInt64 never)
 	FileDeleteDelayMs      int64 // file.delete.delay.ms: how long deleted segment files linger
 	ProducerIDExpirationMs int64 // producer.id.expiration.ms (KIP-854), read when the log opens
+
+	CleanupPolicy          CleanupPolicy // cleanup.policy: retention (delete) and/or compaction (compact)
+	DeleteRetentionMs      int64         // delete.retention.ms: how long compaction keeps tombstones (KIP-534)
+	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio: dirty/total bytes that make a log worth cleaning
+	MinCompactionLagMs     int64         // min.compaction.lag.ms: records younger than this are not compacted
+	MaxCompactionLagMs     int64         // max.compaction.lag.ms: dirty records older than this force a cleaning
+}
+
+// CleanupPolicy is a log's cleanup.policy (Kafka's LogConfig.delete and
+// .compact): Delete applies retention.ms and retention.bytes, Compact has
+// the log cleaner keep only the latest record of each key. Both may be set
+// ("compact,delete"); with neither, segments leave only through the log
+// start offset (DeleteRecords).
+type CleanupPolicy struct {
+	Delete  bool
+	Compact bool
+}
+
+// CleanupPolicyOf reads cleanup.policy's list of names. Names other than
+// "delete" and "compact" are ignored: the config package rejects them.
+func CleanupPolicyOf(names []string) CleanupPolicy {
+	var p CleanupPolicy
+	for _, n := range names {
+		switch strings.TrimSpace(n) {
+		case "delete":
+			p.Delete = true
+		case "compact":
+			p.Compact = true
+		}
+	}
+	return p
+}
+
+// String renders the policy as cleanup.policy's value.
+func (p CleanupPolicy) String() string {
+	switch {
+	case p.Compact && p.Delete:
+		return "compact,delete"
+	case p.Compact:
+		return "compact"
+	case p.Delete:
+		return "delete"
+	}
+	return ""
 }
 
 // DefaultConfig returns Kafka's defaults for the settings in Config.
@@ -33,6 +78,11 @@ func DefaultConfig() Config {
 		FlushMs:                math.MaxInt64,
 		FileDeleteDelayMs:      60_000,
 		ProducerIDExpirationMs: 24 * 60 * 60 * 1000,
+		CleanupPolicy:          CleanupPolicy{Delete: true},
+		DeleteRetentionMs:      24 * 60 * 60 * 1000,
+		MinCleanableDirtyRatio: 0.5,
+		MinCompactionLagMs:     0,
+		MaxCompactionLagMs:     math.MaxInt64,
 	}
 }
 
@@ -58,6 +108,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("flush.ms %d is negative", c.FlushMs)
 	case c.FileDeleteDelayMs < 0:
 		return fmt.Errorf("file.delete.delay.ms %d is negative", c.FileDeleteDelayMs)
+	case c.DeleteRetentionMs < 0:
+		return fmt.Errorf("delete.retention.ms %d is negative", c.DeleteRetentionMs)
+	case !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1):
+		return fmt.Errorf("min.cleanable.dirty.ratio %v is not in [0, 1]", c.MinCleanableDirtyRatio)
+	case c.MinCompactionLagMs < 0:
+		return fmt.Errorf("min.compaction.lag.ms %d is negative", c.MinCompactionLagMs)
+	case c.MaxCompactionLagMs < 1:
+		return fmt.Errorf("max.compaction.lag.ms %d is below 1", c.MaxCompactionLagMs)
+	case c.MinCompactionLagMs > c.MaxCompactionLagMs:
+		// Kafka's LogConfig.validate: "conflict topic config setting
+		// min.compaction.lag.ms > max.compaction.lag.ms".
+		return fmt.Errorf("min.compaction.lag.ms %d is above max.compaction.lag.ms %d", c.MinCompactionLagMs, c.MaxCompactionLagMs)
 	}
 	return nil
 }

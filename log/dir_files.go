@@ -24,6 +24,7 @@ const (
 	recoveryPointCheckpoint   = "recovery-point-offset-checkpoint"
 	logStartOffsetCheckpoint  = "log-start-offset-checkpoint"
 	replicationCheckpoint     = "replication-offset-checkpoint"
+	cleanerOffsetCheckpoint   = "cleaner-offset-checkpoint"
 	partitionMetadataFile     = "partition.metadata"
 	deleteDirSuffix           = "-delete"
 	metaPropertiesVersion     = 1

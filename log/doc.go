@@ -1,9 +1,10 @@
 // Package log is samsa's storage engine: one segmented log per partition,
 // laid out on disk as Apache Kafka lays it out (see FORMAT.md), with its
-// offset and time indexes, crash recovery, retention, the per-log-dir
-// checkpoints, the leader-epoch cache and the idempotent-producer state. It
-// knows nothing of leaders, the network or replication; the replica manager
-// decides what to append and which offsets readers may see.
+// offset and time indexes, crash recovery, retention, compaction (the log
+// cleaner, for cleanup.policy=compact), the per-log-dir checkpoints, the
+// leader-epoch cache and the idempotent-producer state. It knows nothing of
+// leaders, the network or replication; the replica manager decides what to
+// append and which offsets readers may see.
 //
 // Import it under its own name (plog "github.com/samsa-broker/samsa/log"):
 // inside samsa it shadows the standard library's log, so this package logs
@@ -31,4 +32,12 @@
 //	Manager.checkpointMu is a leaf: offsets are collected before it is taken.
 //	LeaderEpochCache has its own leaf mutex; ProducerStateManager has none
 //	and is used only under Log.writeMu.
+//
+// The log cleaner (cleaner.go) runs on the Manager's cleaner goroutine. It
+// reads segments that are no longer active through ReadAt, holding no lock,
+// and writes its output to new files; it takes Log.writeMu (then Log.mu)
+// only to swap the output in, and briefly to read the producer state and
+// to record how far it cleaned. A truncation, a deletion of segments or a
+// close that happens meanwhile is detected at the swap, which is then
+// abandoned.
 package log

@@ -30,4 +30,9 @@ var (
 	// does not decode. LoadSnapshot skips and deletes such a snapshot, as
 	// Kafka's ProducerStateManager does, and logs this error at WARN.
 	ErrCorruptSnapshot = errors.New("corrupt producer state snapshot")
+	// ErrNoKeyOnCompactedTopic means a leader append to a log with
+	// cleanup.policy=compact holds a record without a key (INVALID_RECORD,
+	// Kafka's LogValidator: "Compacted topic cannot accept message without
+	// key"). The error returned also wraps record.ErrInvalidRecord.
+	ErrNoKeyOnCompactedTopic = errors.New("compacted topic cannot accept message without key")
 )

@@ -41,6 +41,7 @@ type Log struct {
 	producers *ProducerStateManager // guarded by writeMu
 	pending   []pendingDeletion     // guarded by writeMu
 	offline   error                 // guarded by writeMu: a failed write; nothing more is appended
+	failed    atomic.Bool           // offline != nil, readable without writeMu (the cleaner skips such logs)
 
 	mu       sync.RWMutex
 	segments []*segment // ascending base offsets; changed under writeMu and mu
@@ -51,7 +52,8 @@ type Log struct {
 	recoveryPoint atomic.Int64
 	lastFlushMs   atomic.Int64
 	dirDirty      atomic.Bool  // segment files were created or removed since the directory's last fsync
-	truncations   atomic.Int64 // bumped by every truncation, so a flush racing one does not move the recovery point
+	truncations   atomic.Int64 // bumped by every truncation, so a flush or cleaning racing one does not act on replaced data
+	cleanerOffset atomic.Int64 // first offset the cleaner has not compacted (cleaner-offset-checkpoint), 0 if unknown
 
 	flushMu   sync.Mutex
 	flushCond *sync.Cond   // signalled when a flush ends
@@ -126,6 +128,18 @@ func (l *Log) Producer(producerID int64) (ProducerEntry, bool) {
 	return l.producers.Entry(producerID)
 }
 
+// lowerCleanerOffset follows a truncation to offset, as Kafka's
+// LogCleanerManager.maybeTruncateCheckpoint does: what the cleaner
+// compacted at or above offset is gone, so it is dirty again.
+func (l *Log) lowerCleanerOffset(offset int64) {
+	for {
+		c := l.cleanerOffset.Load()
+		if c <= offset || l.cleanerOffset.CompareAndSwap(c, offset) {
+			return
+		}
+	}
+}
+
 // expireProducers forgets producers idle for producer.id.expiration.ms
 // (KIP-854) and returns how many; the Manager calls it periodically.
 func (l *Log) expireProducers(now time.Time) int {
@@ -167,6 +181,7 @@ func (l *Log) checkWritableLocked() error {
 // log dir offline on an IOException: the file may hold a partial write.
 func (l *Log) failLocked(err error) error {
 	l.offline = err
+	l.failed.Store(true)
 	l.logger.Error("log write failed, partition offline", slog.Any("error", err))
 	return err
 }

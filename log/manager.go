@@ -28,6 +28,14 @@ type ManagerConfig struct {
 	RecoveryPointCheckpointInterval time.Duration // log.flush.offset.checkpoint.interval.ms (1 min), also for log start offsets
 	Logger                          *slog.Logger
 	Now                             func() time.Time
+
+	// The log cleaner (compaction of logs with cleanup.policy=compact);
+	// zero values take Kafka's defaults.
+	CleanerDisabled               bool          // log.cleaner.enable=false (or log.cleaner.threads=0): no compaction
+	CleanerBackoff                time.Duration // log.cleaner.backoff.ms (15 s): pause when no log needs cleaning
+	CleanerDedupeBufferSize       int64         // log.cleaner.dedupe.buffer.size (128 MiB): memory of the key -> offset map
+	CleanerDedupeBufferLoadFactor float64       // log.cleaner.io.buffer.load.factor (0.9): how full that map may get
+	CleanerIOBufferSize           int           // log.cleaner.io.buffer.size (512 KiB): the cleaner's read and write buffers
 }
 
 // LogDirInfo describes one log dir.
@@ -38,8 +46,9 @@ type LogDirInfo struct {
 
 // Manager holds every log of a node, one per partition, spread over the log
 // dirs (Kafka's LogManager). It owns the per-dir files (meta.properties, the
-// offset checkpoints, the clean-shutdown marker, the dir lock) and one
-// background goroutine, started by Start and stopped by Close.
+// offset checkpoints, the clean-shutdown marker, the dir lock) and two
+// background goroutines, the periodic tasks and the log cleaner, started by
+// Start and stopped by Close.
 type Manager struct {
 	cfg    ManagerConfig
 	logger *slog.Logger
@@ -52,6 +61,8 @@ type Manager struct {
 	closed    bool
 
 	highWatermarks map[TopicPartition]int64 // as read at start; not changed
+
+	cleaner *cleaner // used only by the cleaner goroutine (and tests, without it)
 
 	checkpointMu sync.Mutex // serialises checkpoint file writes
 
@@ -100,8 +111,16 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.CleanerBackoff = cmp.Or(cfg.CleanerBackoff, defaultCleanerBackoff)
+	cfg.CleanerDedupeBufferSize = cmp.Or(cfg.CleanerDedupeBufferSize, defaultCleanerDedupeBufferSize)
+	if !(cfg.CleanerDedupeBufferLoadFactor > 0 && cfg.CleanerDedupeBufferLoadFactor <= 1) {
+		cfg.CleanerDedupeBufferLoadFactor = defaultCleanerLoadFactor
+	}
+	cfg.CleanerIOBufferSize = cmp.Or(cfg.CleanerIOBufferSize, defaultCleanerIOBufferSize)
 	m := &Manager{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), logs: map[TopicPartition]*managedLog{},
 		highWatermarks: map[TopicPartition]int64{}, stop: make(chan struct{})}
+	m.cleaner = &cleaner{dedupeBufferSize: cfg.CleanerDedupeBufferSize, loadFactor: cfg.CleanerDedupeBufferLoadFactor,
+		ioBufferSize: cfg.CleanerIOBufferSize, codecs: m.codecs, stop: m.stop, uncleanable: map[*Log]error{}}
 	if err := m.open(); err != nil {
 		for _, ml := range m.logs {
 			_ = ml.log.Close()
@@ -183,18 +202,20 @@ func (m *Manager) loadLogs() error {
 	type job struct {
 		dir          *logDir
 		name         string
-		recovery     map[TopicPartition]int64
-		logStarts    map[TopicPartition]int64
+		checkpoints  dirCheckpoints
 		removeDelete bool
 	}
 	var jobs []job
 	for _, d := range m.dirs {
-		recovery, err := ReadOffsetCheckpoint(filepath.Join(d.path, recoveryPointCheckpoint))
-		if err != nil {
+		var cps dirCheckpoints
+		var err error
+		if cps.recovery, err = ReadOffsetCheckpoint(filepath.Join(d.path, recoveryPointCheckpoint)); err != nil {
 			return fmt.Errorf("log dir %s: %w", d.path, err)
 		}
-		logStarts, err := ReadOffsetCheckpoint(filepath.Join(d.path, logStartOffsetCheckpoint))
-		if err != nil {
+		if cps.logStarts, err = ReadOffsetCheckpoint(filepath.Join(d.path, logStartOffsetCheckpoint)); err != nil {
+			return fmt.Errorf("log dir %s: %w", d.path, err)
+		}
+		if cps.cleaner, err = ReadOffsetCheckpoint(filepath.Join(d.path, cleanerOffsetCheckpoint)); err != nil {
 			return fmt.Errorf("log dir %s: %w", d.path, err)
 		}
 		hws, err := ReadOffsetCheckpoint(filepath.Join(d.path, replicationCheckpoint))
@@ -214,7 +235,7 @@ func (m *Manager) loadLogs() error {
 			if !de.IsDir() || de.Name() == metadataLogDir {
 				continue
 			}
-			jobs = append(jobs, job{dir: d, name: de.Name(), recovery: recovery, logStarts: logStarts,
+			jobs = append(jobs, job{dir: d, name: de.Name(), checkpoints: cps,
 				removeDelete: strings.HasSuffix(de.Name(), deleteDirSuffix)})
 		}
 	}
@@ -238,7 +259,7 @@ func (m *Manager) loadLogs() error {
 			m.logger.Warn("skipping directory that is not a partition log", slog.String("path", path), slog.Any("error", err))
 			return
 		}
-		ml, err := m.openLog(j.dir, tp, j.recovery, j.logStarts)
+		ml, err := m.openLog(j.dir, tp, j.checkpoints)
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -275,15 +296,20 @@ func forEachParallel[T any](items []T, fn func(T)) {
 	wg.Wait()
 }
 
-func (m *Manager) openLog(d *logDir, tp TopicPartition, recovery, logStarts map[TopicPartition]int64) (*managedLog, error) {
+// dirCheckpoints are the offset checkpoints of one log dir, read at start.
+type dirCheckpoints struct {
+	recovery, logStarts, cleaner map[TopicPartition]int64
+}
+
+func (m *Manager) openLog(d *logDir, tp TopicPartition, cps dirCheckpoints) (*managedLog, error) {
 	path := filepath.Join(d.path, tp.String())
 	topicID, _, err := readPartitionMetadata(path)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	l, err := OpenLog(OpenOptions{Dir: path, Config: m.cfg.Defaults, RecoveryPoint: recovery[tp], LogStartOffset: logStarts[tp],
-		CleanShutdown: d.cleanShutdown, Logger: m.logger, Now: m.cfg.Now, Codecs: m.codecs})
+	l, err := OpenLog(OpenOptions{Dir: path, Config: m.cfg.Defaults, RecoveryPoint: cps.recovery[tp], LogStartOffset: cps.logStarts[tp],
+		CleanerCheckpoint: cps.cleaner[tp], CleanShutdown: d.cleanShutdown, Logger: m.logger, Now: m.cfg.Now, Codecs: m.codecs})
 	if err != nil {
 		return nil, err
 	}

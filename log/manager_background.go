@@ -9,18 +9,86 @@ import (
 	"time"
 )
 
-// Start starts the Manager's background goroutine: every
-// RetentionCheckInterval it applies retention and expires idle producers,
-// every FlushCheckInterval it flushes logs whose flush.ms passed or whose
+// Start starts the Manager's background goroutines. The first, every
+// RetentionCheckInterval, applies retention and expires idle producers,
+// every FlushCheckInterval flushes logs whose flush.ms passed or whose
 // rolled segments are unflushed and removes segment files whose
-// file.delete.delay.ms passed, every RecoveryPointCheckpointInterval it
-// writes the recovery-point and log-start-offset checkpoints. Close stops
-// it. Calling Start more than once has no further effect.
+// file.delete.delay.ms passed, every RecoveryPointCheckpointInterval writes
+// the recovery-point, log-start-offset and cleaner-offset checkpoints. The
+// second, unless CleanerDisabled, is the log cleaner: it compacts the
+// compacted log most in need of it, and when none is, waits CleanerBackoff
+// (Kafka's CleanerThread). Close stops both. Calling Start more than once
+// has no further effect.
 func (m *Manager) Start() {
 	m.startOnce.Do(func() {
 		m.wg.Add(1)
 		go m.run()
+		if !m.cfg.CleanerDisabled {
+			m.wg.Add(1)
+			go m.runCleaner()
+		}
 	})
+}
+
+// runCleaner is the cleaner goroutine.
+func (m *Manager) runCleaner() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		if m.cleanOnce(m.cfg.Now()) {
+			continue
+		}
+		backoff := time.NewTimer(m.cfg.CleanerBackoff)
+		select {
+		case <-m.stop:
+			backoff.Stop()
+			return
+		case <-backoff.C:
+		}
+	}
+}
+
+// cleanOnce runs one cleaner iteration and writes the cleaner checkpoint of
+// the cleaned log's dir (Kafka's doneCleaning). It reports whether there
+// was work.
+func (m *Manager) cleanOnce(now time.Time) bool {
+	cleaned, worked := m.cleaner.cleanFilthiestLog(m.Logs(), now)
+	if cleaned != nil {
+		if err := m.writeCleanerCheckpoint(cleaned); err != nil {
+			m.logger.Error("writing the cleaner checkpoint failed", slog.Any("error", err))
+		}
+	}
+	return worked
+}
+
+// writeCleanerCheckpoint writes the cleaner-offset-checkpoint of l's dir.
+func (m *Manager) writeCleanerCheckpoint(l *Log) error {
+	var dir *logDir
+	offsets := map[TopicPartition]int64{}
+	m.mu.RLock()
+	for _, ml := range m.logs {
+		if ml.log == l {
+			dir = ml.dir
+		}
+	}
+	for tp, ml := range m.logs {
+		if ml.dir == dir {
+			if off := ml.log.cleanerOffset.Load(); off > 0 {
+				offsets[tp] = off
+			}
+		}
+	}
+	m.mu.RUnlock()
+	if dir == nil {
+		return nil // deleted meanwhile
+	}
+	m.checkpointMu.Lock()
+	defer m.checkpointMu.Unlock()
+	return WriteOffsetCheckpoint(filepath.Join(dir.path, cleanerOffsetCheckpoint), offsets)
 }
 
 func (m *Manager) run() {
@@ -67,19 +135,26 @@ func (m *Manager) flushDue(now time.Time) {
 	}
 }
 
-// writeCheckpoints writes every log dir's recovery-point-offset-checkpoint
-// and log-start-offset-checkpoint from its logs' current values.
+// writeCheckpoints writes every log dir's recovery-point-offset-checkpoint,
+// log-start-offset-checkpoint and cleaner-offset-checkpoint from its logs'
+// current values. The cleaner checkpoint lists the logs the cleaner has
+// compacted (or reset), as Kafka's does.
 func (m *Manager) writeCheckpoints() error {
 	recovery := map[*logDir]map[TopicPartition]int64{}
 	starts := map[*logDir]map[TopicPartition]int64{}
+	cleaned := map[*logDir]map[TopicPartition]int64{}
 	m.mu.RLock()
 	for _, d := range m.dirs {
 		recovery[d] = map[TopicPartition]int64{}
 		starts[d] = map[TopicPartition]int64{}
+		cleaned[d] = map[TopicPartition]int64{}
 	}
 	for tp, ml := range m.logs {
 		recovery[ml.dir][tp] = ml.log.RecoveryPoint()
 		starts[ml.dir][tp] = ml.log.LogStartOffset()
+		if off := ml.log.cleanerOffset.Load(); off > 0 {
+			cleaned[ml.dir][tp] = off
+		}
 	}
 	m.mu.RUnlock()
 	m.checkpointMu.Lock()
@@ -92,11 +167,15 @@ func (m *Manager) writeCheckpoints() error {
 		if err := WriteOffsetCheckpoint(filepath.Join(d.path, logStartOffsetCheckpoint), starts[d]); err != nil {
 			errs = append(errs, err)
 		}
+		if err := WriteOffsetCheckpoint(filepath.Join(d.path, cleanerOffsetCheckpoint), cleaned[d]); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// Close stops the background goroutine and waits for it, closes every log
+// Close stops the background goroutines (a cleaning in progress is
+// abandoned, its files removed) and waits for them, closes every log
 // (each flushes and snapshots its producer state), writes the checkpoints,
 // then writes the clean-shutdown marker in every log dir whose logs all
 // closed cleanly, and releases the dir locks. The Manager cannot be used

@@ -25,13 +25,17 @@ type OpenOptions struct {
 	RecoveryPoint  int64 // from recovery-point-offset-checkpoint; 0 when unknown
 	LogStartOffset int64 // from log-start-offset-checkpoint; 0 when unknown
 	CleanShutdown  bool  // the log dir had its clean-shutdown marker
-	Logger         *slog.Logger
-	Now            func() time.Time // nil: time.Now
-	Codecs         *record.Codecs   // shared decompressors for timestamp lookups; nil: a new set
+	// CleanerCheckpoint is the log's entry in cleaner-offset-checkpoint: the
+	// first offset compaction has not yet covered; 0 when unknown.
+	CleanerCheckpoint int64
+	Logger            *slog.Logger
+	Now               func() time.Time // nil: time.Now
+	Codecs            *record.Codecs   // shared decompressors for timestamp lookups; nil: a new set
 }
 
 // OpenLog opens (or creates) the log in opts.Dir, as Kafka's LogLoader does.
-// After a clean shutdown nothing is scanned: the segment files are opened,
+// First a cleaner swap that a crash interrupted is finished or undone (see
+// recoverInterruptedSwap). After a clean shutdown nothing is scanned: the segment files are opened,
 // their indexes are read lazily, the log end offset comes from the last
 // index entry of the last segment, and the producer state from the snapshot
 // taken at close. After an unclean shutdown every segment from the one
@@ -82,6 +86,9 @@ func (l *Log) load(opts OpenOptions) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	now := opts.Now()
+	if err := l.recoverInterruptedSwap(); err != nil {
+		return err
+	}
 	bases, err := l.cleanDirectory()
 	if err != nil {
 		return err
@@ -122,6 +129,7 @@ func (l *Log) load(opts OpenOptions) error {
 		l.recoveryPoint.Store(min(max(opts.RecoveryPoint, 0), leo))
 	}
 	l.lastFlushMs.Store(now.UnixMilli())
+	l.cleanerOffset.Store(max(opts.CleanerCheckpoint, 0))
 
 	// Kafka's LogLoader: epochs past the log end are gone, and the first
 	// entry may predate the log start if the last checkpoint was lost.

@@ -23,8 +23,11 @@ type pendingDeletion struct {
 // log start offset to the first remaining segment. Unlike Kafka, which
 // rolls and deletes even the active segment once all of it expired, the
 // segment holding the last record (log end offset - 1) is always kept, so
-// the log never empties by retention. It also removes the files of deleted
-// segments whose file.delete.delay.ms has passed.
+// the log never empties by retention. retention.ms and retention.bytes
+// apply only when cleanup.policy includes delete; a compact-only log loses
+// segments only below its log start offset (Kafka's deleteOldSegments). It
+// also removes the files of deleted segments whose file.delete.delay.ms has
+// passed.
 func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
@@ -32,7 +35,7 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 		return 0, err
 	}
 	cfg := l.config()
-	if cfg.RetentionMs >= 0 {
+	if cfg.CleanupPolicy.Delete && cfg.RetentionMs >= 0 {
 		nowMs := now.UnixMilli()
 		n, err := l.deleteOldestLocked(now, "retention.ms", func(i int) bool {
 			return nowMs-l.segments[i].largestTimestamp() > cfg.RetentionMs
@@ -42,7 +45,7 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 			return deletedSegments, err
 		}
 	}
-	if cfg.RetentionBytes >= 0 {
+	if cfg.CleanupPolicy.Delete && cfg.RetentionBytes >= 0 {
 		excess := l.Size() - cfg.RetentionBytes
 		n, err := l.deleteOldestLocked(now, "retention.bytes", func(i int) bool {
 			if size := l.segments[i].size.Load(); excess-size >= 0 {

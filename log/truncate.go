@@ -49,6 +49,7 @@ func (l *Log) Truncate(offset int64) error {
 		if l.recoveryPoint.Load() > newLEO {
 			l.recoveryPoint.Store(newLEO)
 		}
+		l.lowerCleanerOffset(newLEO)
 	}
 	l.mu.Unlock()
 	if err != nil {
@@ -103,6 +104,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 		l.logStart.Store(offset)
 		l.truncations.Add(1)
 		l.recoveryPoint.Store(offset)
+		l.lowerCleanerOffset(offset)
 	}
 	l.mu.Unlock()
 	if err != nil {

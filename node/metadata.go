@@ -3,6 +3,8 @@ package node
 import (
 	"log/slog"
 	"net"
+	"strconv"
+	"time"
 
 	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/controller"
@@ -63,6 +65,7 @@ func (n *Node) applyDelta(d *controller.Delta) {
 			n.logger.Error("apply partition state", slog.String("partition", tp.String()), slog.Any("err", err))
 		}
 	}
+	n.applyGroupRoles(d)
 	if d.ConfigsChanged() {
 		// A topic or broker config change can alter any topic's effective
 		// config; recompute for every hosted partition.
@@ -100,6 +103,11 @@ func logConfig(tc config.Topic) plog.Config {
 		FlushMs:                tc.FlushMs,
 		FileDeleteDelayMs:      tc.FileDeleteDelayMs,
 		ProducerIDExpirationMs: tc.ProducerIDExpirationMs,
+		CleanupPolicy:          plog.CleanupPolicyOf(tc.CleanupPolicy),
+		DeleteRetentionMs:      tc.DeleteRetentionMs,
+		MinCleanableDirtyRatio: tc.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     tc.MinCompactionLagMs,
+		MaxCompactionLagMs:     tc.MaxCompactionLagMs,
 	}
 }
 
@@ -121,4 +129,21 @@ func isReplica(replicas []int32, id int32) bool {
 		}
 	}
 	return false
+}
+
+// logCleanerConfig reads the log cleaner's broker keys (log.cleaner.*),
+// which only the log manager uses, so they stay out of config.Broker's
+// typed fields; a zero field takes Kafka's default in the log package.
+func logCleanerConfig(cfg *config.Broker) plog.ManagerConfig {
+	get := func(k string) string { v, _, _ := cfg.Get(k); return v }
+	getInt := func(k string) int64 { n, _ := strconv.ParseInt(get(k), 10, 64); return n }
+	enabled, _ := strconv.ParseBool(get("log.cleaner.enable"))
+	loadFactor, _ := strconv.ParseFloat(get("log.cleaner.io.buffer.load.factor"), 64)
+	return plog.ManagerConfig{
+		CleanerDisabled:               !enabled || get("log.cleaner.threads") == "0",
+		CleanerBackoff:                time.Duration(getInt("log.cleaner.backoff.ms")) * time.Millisecond,
+		CleanerDedupeBufferSize:       getInt("log.cleaner.dedupe.buffer.size"),
+		CleanerDedupeBufferLoadFactor: loadFactor,
+		CleanerIOBufferSize:           int(getInt("log.cleaner.io.buffer.size")),
+	}
 }

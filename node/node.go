@@ -22,6 +22,7 @@ import (
 
 	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/controller"
+	"github.com/samsa-broker/samsa/group"
 	"github.com/samsa-broker/samsa/handlers"
 	plog "github.com/samsa-broker/samsa/log"
 	"github.com/samsa-broker/samsa/protocol"
@@ -39,11 +40,17 @@ type Node struct {
 	raft      *controller.RaftStream
 	ctrl      *controller.Controller
 	replicas  *replica.Manager
+	groups    *group.Coordinator
 	channel   *controllerChannel
 	pids      *producerIDs
 	meta      metadataWatch
 	transport *brokerTransport
 	metrics   *metricsServer
+
+	// offsetsLeads maps the __consumer_offsets partitions the group
+	// coordinator was told this node leads to their leader epochs; only
+	// applyGroupRoles touches it.
+	offsetsLeads map[int32]int32
 
 	brokerHandlers     *handlers.Handlers
 	controllerHandlers *handlers.Handlers
@@ -87,7 +94,13 @@ func (n *Node) open() error {
 	if len(cfg.LogDirs) == 0 {
 		return errors.New("log.dirs names no directory")
 	}
+	cleaner := logCleanerConfig(cfg)
 	n.logs, err = plog.NewManager(plog.ManagerConfig{
+		CleanerDisabled:                 cleaner.CleanerDisabled,
+		CleanerBackoff:                  cleaner.CleanerBackoff,
+		CleanerDedupeBufferSize:         cleaner.CleanerDedupeBufferSize,
+		CleanerDedupeBufferLoadFactor:   cleaner.CleanerDedupeBufferLoadFactor,
+		CleanerIOBufferSize:             cleaner.CleanerIOBufferSize,
 		Dirs:                            cfg.LogDirs,
 		NodeID:                          cfg.NodeID,
 		Defaults:                        logConfig(cfg.ResolveTopic(nil, nil, nil)),
@@ -157,6 +170,9 @@ func (n *Node) open() error {
 		ReplicaLagTimeMax: time.Duration(cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
 		Registry:          n.metrics.registry,
 	})
+	codecs := record.NewCodecs()
+	n.groups = newGroupCoordinator(cfg, n.replicas, n.ctrl, codecs, logger)
+	n.offsetsLeads = make(map[int32]int32)
 	deps := handlers.Deps{
 		NodeID:       cfg.NodeID,
 		Config:       cfg,
@@ -164,11 +180,12 @@ func (n *Node) open() error {
 		Logs:         n.logs,
 		Controller:   n.ctrl,
 		ProducerIDs:  n.pids,
-		Codecs:       record.NewCodecs(),
+		Codecs:       codecs,
 		Logger:       logger.With(slog.String("component", "handlers")),
 		Now:          time.Now,
 		Forward:      forwarder{n.channel},
 		WaitMetadata: n.meta.wait(n.ctrl),
+		Groups:       n.groups,
 	}
 	n.brokerHandlers = handlers.New(deps)
 	n.controllerHandlers = handlers.NewController(deps)
@@ -340,6 +357,11 @@ func (n *Node) closeResources() error {
 	}
 	if n.metrics != nil {
 		n.metrics.close()
+	}
+	// The group coordinator appends to and reads __consumer_offsets
+	// through the replica manager: it stops first.
+	if n.groups != nil {
+		errs = append(errs, n.groups.Close())
 	}
 	if n.replicas != nil {
 		errs = append(errs, n.replicas.Close())

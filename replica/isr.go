@@ -215,7 +215,9 @@ func (p *Partition) completeISRProposal(prop *isrProposal, isr []int32, partitio
 // refusedAsStale reports whether the controller refused a proposal because
 // the leader's view of the partition is out of date; Kafka's
 // handleAlterPartitionError leaves such a partition alone until new
-// metadata arrives instead of retrying.
+// metadata arrives instead of retrying. NEW_LEADER_ELECTED is one of them:
+// the change was committed, but it completed a reassignment that moved
+// leadership away (KIP-455), so only the metadata can say what is next.
 func refusedAsStale(err error) bool {
 	var ke *kerr.Error
 	if !errors.As(err, &ke) {
@@ -223,7 +225,8 @@ func refusedAsStale(err error) bool {
 	}
 	switch ke.Code {
 	case kerr.FencedLeaderEpoch.Code, kerr.InvalidUpdateVersion.Code, kerr.UnknownTopicOrPartition.Code,
-		kerr.UnknownTopicID.Code, kerr.NotLeaderForPartition.Code, kerr.InvalidRequest.Code:
+		kerr.UnknownTopicID.Code, kerr.NotLeaderForPartition.Code, kerr.InvalidRequest.Code,
+		kerr.NewLeaderElected.Code:
 		return true
 	}
 	return false
