@@ -205,7 +205,7 @@ func TestCreateTopicsErrorCodes(t *testing.T) {
 		{newCreatableTopic("rf-above-brokers", 1, 2, nil), kerr.InvalidReplicationFactor},
 		{newCreatableTopic("unknown-key", 1, 1, map[string]*string{"no.such.key": ptr("1")}), kerr.InvalidConfig},
 		{newCreatableTopic("bad-value", 1, 1, map[string]*string{"retention.ms": ptr("soon")}), kerr.InvalidConfig},
-		{newCreatableTopic("compacted", 1, 1, map[string]*string{"cleanup.policy": ptr("compact")}), kerr.InvalidConfig},
+		{newCreatableTopic("lags", 1, 1, map[string]*string{"min.compaction.lag.ms": ptr("10"), "max.compaction.lag.ms": ptr("5")}), kerr.InvalidConfig},
 		{newCreatableTopic("null-value", 1, 1, map[string]*string{"retention.ms": nil}), kerr.InvalidConfig},
 		{assign(newCreatableTopic("manual-with-count", 2, -1, nil), []int32{1}), kerr.InvalidRequest},
 		{assign(newCreatableTopic("manual-unknown-broker", -1, -1, nil), []int32{7}), kerr.InvalidReplicaAssignment},
@@ -238,7 +238,7 @@ func TestCreateTopicsErrorCodes(t *testing.T) {
 	if got := answers["dup"]; len(got) != 1 || got[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("duplicate name answered %+v, want one INVALID_REQUEST", got)
 	}
-	if partitionCount(t, cl, "dup") != -1 || partitionCount(t, cl, "compacted") != -1 {
+	if partitionCount(t, cl, "dup") != -1 || partitionCount(t, cl, "lags") != -1 {
 		t.Fatal("a refused topic was created")
 	}
 	if got := partitionCount(t, cl, "defaults"); got != 1 {
