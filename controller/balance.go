@@ -2,16 +2,12 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Automatic preferred leader balancing (auto.leader.rebalance.enable): every
@@ -174,90 +170,38 @@ func (c *Controller) balancePartitionLeaders(ctx context.Context, percentage int
 	}
 }
 
-// leaderBalancer owns the goroutine that balances leaders while this node
-// is the active controller: started by the activation hook, stopped by the
-// deactivation hook (without waiting: it may be waiting for opMu) and
-// waited for by close.
+// leaderBalancer balances leaders while this node is the active
+// controller (and auto.leader.rebalance.enable is on): Open registers
+// activate and deactivate as the controller's activation hooks.
 type leaderBalancer struct {
 	c        *Controller
 	settings balanceSettings
-
-	runners sync.WaitGroup
-
-	mu     sync.Mutex
-	closed bool
-	stop   context.CancelFunc // nil while not running
+	task     *periodicTask
 }
 
 func newLeaderBalancer(c *Controller) *leaderBalancer {
-	return &leaderBalancer{c: c, settings: balanceSettingsFrom(c.cfg)}
-}
-
-// attach registers the balancer with the controller's activation hooks,
-// the deactivation first (OnActivate's rule).
-func (b *leaderBalancer) attach() {
-	b.c.OnDeactivate(b.deactivate)
-	b.c.OnActivate(b.activate)
+	b := &leaderBalancer{c: c, settings: balanceSettingsFrom(c.cfg)}
+	b.task = newPeriodicTask(c.logger, b.settings.interval, b.balanceOnce,
+		"auto leader rebalance failed; retrying next interval")
+	return b
 }
 
 func (b *leaderBalancer) activate() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || b.stop != nil || !b.settings.enabled {
-		return
+	if b.settings.enabled {
+		b.task.start()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b.stop = cancel
-	b.runners.Add(1)
-	go b.run(ctx)
 }
 
-func (b *leaderBalancer) deactivate() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.stopLocked()
-}
+func (b *leaderBalancer) deactivate() { b.task.stop() }
 
 // close stops the balancer for good and waits for its goroutine. It must
 // not be called with opMu held.
-func (b *leaderBalancer) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.stopLocked()
-	b.mu.Unlock()
-	b.runners.Wait()
-}
+func (b *leaderBalancer) close() { b.task.close() }
 
-func (b *leaderBalancer) stopLocked() {
-	if b.stop != nil {
-		b.stop()
-		b.stop = nil
-	}
-}
-
-// run balances every interval until ctx ends. A pass is bounded so a
-// quorum that cannot commit does not hold opMu for long.
-func (b *leaderBalancer) run(ctx context.Context) {
-	defer b.runners.Done()
-	t := time.NewTicker(b.settings.interval)
-	defer t.Stop()
-	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, min(b.settings.interval, 30*time.Second))
-		err := b.c.balancePartitionLeaders(pctx, b.settings.percentage)
-		cancel()
-		switch {
-		case err == nil:
-			lastErr = ""
-		case ctx.Err() != nil || errors.Is(err, kerr.NotController):
-		case err.Error() != lastErr:
-			lastErr = err.Error()
-			b.c.logger.Warn("auto leader rebalance failed; retrying next interval", slog.Any("err", err))
-		}
-	}
+// balanceOnce runs one balancing pass. A pass is bounded so a quorum that
+// cannot commit does not hold opMu for long.
+func (b *leaderBalancer) balanceOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, min(b.settings.interval, 30*time.Second))
+	defer cancel()
+	return b.c.balancePartitionLeaders(ctx, b.settings.percentage)
 }

@@ -134,9 +134,9 @@ func TestAutoLeaderRebalance(t *testing.T) {
 	}
 	wantEq(t, partitionOf(t, c, "t", 0).LeaderEpoch, before.LeaderEpoch+1)
 	c.Close()
-	c.balancer.mu.Lock()
-	stopped := c.balancer.stop == nil && c.balancer.closed
-	c.balancer.mu.Unlock()
+	c.balancer.task.mu.Lock()
+	stopped := c.balancer.task.cancel == nil && c.balancer.task.closed
+	c.balancer.task.mu.Unlock()
 	wantEq(t, stopped, true)
 }
 
@@ -149,10 +149,7 @@ func TestAutoLeaderRebalanceDisabled(t *testing.T) {
 	}
 	createTopic(t, c, assign("t", ids(1, 2)))
 	setLeader(t, c, "t", 2)
-	c.balancer.mu.Lock()
-	running := c.balancer.stop != nil
-	c.balancer.mu.Unlock()
-	wantEq(t, running, false)
+	wantEq(t, c.balancer.task.running(), false)
 	// The same pass the balancer would run does move it.
 	wantKerr(t, c.balancePartitionLeaders(context.Background(), 10), nil)
 	wantEq(t, partitionOf(t, c, "t", 0).Leader, int32(1))
@@ -162,11 +159,7 @@ func TestAutoLeaderRebalanceDisabled(t *testing.T) {
 // the active controller.
 func TestBalancerFollowsLeadership(t *testing.T) {
 	c, _ := lifecycleController(t, nil)
-	running := func() bool {
-		c.balancer.mu.Lock()
-		defer c.balancer.mu.Unlock()
-		return c.balancer.stop != nil
-	}
+	running := c.balancer.task.running
 	wantEq(t, running(), true)
 	c.balancer.deactivate()
 	wantEq(t, running(), false)

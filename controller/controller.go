@@ -134,9 +134,9 @@ func Open(cfg Config) (*Controller, error) {
 	}
 	c.leadership, _ = c.quorum.(LeaderAware)
 	c.lifecycle = newBrokerLifecycle(c)
-	c.lifecycle.attach()
+	c.followActivation(c.lifecycle.activate, c.lifecycle.deactivate)
 	c.balancer = newLeaderBalancer(c)
-	c.balancer.attach()
+	c.followActivation(c.balancer.activate, c.balancer.deactivate)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.activation.cancel = cancel
 	if c.leadership == nil {
@@ -297,6 +297,13 @@ func (c *Controller) OnDeactivate(fn func()) {
 	c.hooksMu.Lock()
 	c.deactivateHooks = append(c.deactivateHooks, fn)
 	c.hooksMu.Unlock()
+}
+
+// followActivation registers a pair of hooks, the deactivation first
+// (OnActivate's rule) so none can slip between the two.
+func (c *Controller) followActivation(activate, deactivate func()) {
+	c.OnDeactivate(deactivate)
+	c.OnActivate(activate)
 }
 
 // DescribeQuorum describes the metadata quorum (KIP-595 DescribeQuorum) from

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -107,24 +106,20 @@ func lowestActiveOffset(img *Image, sessions map[int32]brokerSession) int64 {
 // fresh session (ClusterControlManager.activate), so a failover fences no
 // one; a controller that stops being active drops them.
 //
-// Lock order: Controller.opMu, then mu. mu is never held across a Propose,
-// and activate/deactivate take only mu, so the quorum may call them from
-// any goroutine that does not hold opMu.
+// Lock order: Controller.opMu, then mu, then checker.mu. mu is never held
+// across a Propose, and activate/deactivate take only mu (and checker.mu),
+// so the quorum may call them from any goroutine that does not hold opMu.
 type brokerLifecycle struct {
 	c              *Controller
 	logger         *slog.Logger
 	sessionTimeout time.Duration
-	checkInterval  time.Duration
+	// checker fences brokers whose sessions expired while active.
+	checker *periodicTask
 
-	// tickers counts session checkers started and not yet exited; close
-	// waits for it.
-	tickers sync.WaitGroup
-
-	mu         sync.Mutex
-	active     bool
-	closed     bool
-	sessions   map[int32]brokerSession
-	stopTicker context.CancelFunc
+	mu       sync.Mutex
+	active   bool
+	closed   bool
+	sessions map[int32]brokerSession
 }
 
 // newBrokerLifecycle builds c's lifecycle state, inactive. The session
@@ -133,19 +128,14 @@ type brokerLifecycle struct {
 func newBrokerLifecycle(c *Controller) *brokerLifecycle {
 	timeout := time.Duration(c.cfg.Broker.BrokerSessionTimeoutMs) * time.Millisecond
 	interval := time.Duration(c.cfg.Broker.BrokerHeartbeatIntervalMs) * time.Millisecond / 2
-	return &brokerLifecycle{
+	l := &brokerLifecycle{
 		c:              c,
 		logger:         c.logger,
 		sessionTimeout: max(timeout, time.Millisecond),
-		checkInterval:  max(interval, time.Millisecond),
 	}
-}
-
-// attach registers the lifecycle with the controller's activation hooks,
-// the deactivation first so none can slip between the two.
-func (l *brokerLifecycle) attach() {
-	l.c.OnDeactivate(l.deactivate)
-	l.c.OnActivate(l.activate)
+	l.checker = newPeriodicTask(c.logger, max(interval, time.Millisecond), l.checkSessions,
+		"broker session check failed; retrying every tick")
+	return l
 }
 
 // activate starts the sessions over, every registered broker's from now,
@@ -163,10 +153,7 @@ func (l *brokerLifecycle) activate() {
 		l.sessions[id] = newSession(b.Epoch, now)
 	}
 	l.active = true
-	ctx, cancel := context.WithCancel(context.Background())
-	l.stopTicker = cancel
-	l.tickers.Add(1)
-	go l.runSessionChecker(ctx)
+	l.checker.start()
 	l.logger.Info("broker lifecycle active: every registered broker gets a new session",
 		slog.Int("brokers", len(img.Brokers)), slog.Duration("session_timeout", l.sessionTimeout))
 }
@@ -186,7 +173,7 @@ func (l *brokerLifecycle) close() {
 	l.closed = true
 	l.stopLocked()
 	l.mu.Unlock()
-	l.tickers.Wait()
+	l.checker.close()
 }
 
 func (l *brokerLifecycle) stopLocked() {
@@ -195,35 +182,7 @@ func (l *brokerLifecycle) stopLocked() {
 	}
 	l.active = false
 	l.sessions = nil
-	l.stopTicker()
-	l.stopTicker = nil
-}
-
-// runSessionChecker fences brokers whose sessions expired and elects
-// leaders for partitions that lost theirs, until ctx ends.
-func (l *brokerLifecycle) runSessionChecker(ctx context.Context) {
-	defer l.tickers.Done()
-	t := time.NewTicker(l.checkInterval)
-	defer t.Stop()
-	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		err := l.checkSessions(ctx)
-		switch {
-		case err == nil:
-			lastErr = ""
-		case ctx.Err() != nil || errors.Is(err, kerr.NotController):
-		case err.Error() != lastErr:
-			// Once per distinct failure, not once per tick: a lost quorum
-			// fails every check until it is back.
-			lastErr = err.Error()
-			l.logger.Warn("broker session check failed; retrying every tick", slog.Any("err", err))
-		}
-	}
+	l.checker.stop()
 }
 
 // checkSessions runs one session check. It is bounded by the session

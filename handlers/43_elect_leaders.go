@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-broker/samsa/controller"
@@ -53,8 +51,8 @@ func (h *Handlers) electLeaders(ctx context.Context, req *protocol.Request) (pro
 	}
 	if r.Topics != nil {
 		// One result per named partition, in request order.
-		if n := countElectPartitions(r); len(results) != n {
-			electLeadersFailed(h, r, resp, fmt.Errorf("%w: controller answered %d of %d partitions", kerr.UnknownServerError, len(results), n))
+		if err := checkAnswered(len(results), countElectPartitions(r), "partitions"); err != nil {
+			electLeadersFailed(h, r, resp, err)
 			return respond(resp)
 		}
 		i := 0

@@ -2,10 +2,8 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-broker/samsa/controller"
@@ -50,8 +48,8 @@ func (h *Handlers) alterPartitionReassignments(ctx context.Context, req *protoco
 		}
 	}
 	results, err := h.d.Controller.AlterPartitionReassignments(ctx, reqs, allowRF)
-	if err == nil && len(results) != len(reqs) {
-		err = fmt.Errorf("%w: controller answered %d of %d partitions", kerr.UnknownServerError, len(results), len(reqs))
+	if err == nil {
+		err = checkAnswered(len(results), len(reqs), "partitions")
 	}
 	if err != nil {
 		reassignmentsFailed(h, r, resp, err)

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-broker/samsa/controller"
@@ -43,8 +41,8 @@ func (h *Handlers) alterPartition(ctx context.Context, req *protocol.Request) (p
 		creq.Topics = append(creq.Topics, t)
 	}
 	results, err := h.d.Controller.AlterPartition(ctx, creq)
-	if err == nil && len(results) != countProposals(creq) {
-		err = fmt.Errorf("%w: controller answered %d of %d proposals", kerr.UnknownServerError, len(results), countProposals(creq))
+	if err == nil {
+		err = checkAnswered(len(results), countProposals(creq), "proposals")
 	}
 	if err != nil {
 		resp.ErrorCode = h.code(err)

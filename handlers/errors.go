@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,4 +56,15 @@ func (h *Handlers) code(err error) int16 {
 func isErr(err error, ke *kerr.Error) bool {
 	var got *kerr.Error
 	return errors.As(err, &got) && got.Code == ke.Code
+}
+
+// checkAnswered fails a controller call that did not answer one result per
+// entry of the request (got of want, what names the entries): the handlers
+// match results to the request by position, so a short answer fails the
+// whole request as UNKNOWN_SERVER_ERROR instead of mislabelling partitions.
+func checkAnswered(got, want int, what string) error {
+	if got == want {
+		return nil
+	}
+	return fmt.Errorf("%w: controller answered %d of %d %s", kerr.UnknownServerError, got, want, what)
 }

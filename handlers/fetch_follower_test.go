@@ -3,14 +3,11 @@ package handlers
 import (
 	"context"
 	"encoding/binary"
-	"log/slog"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-broker/samsa/config"
-	"github.com/samsa-broker/samsa/controller"
 	plog "github.com/samsa-broker/samsa/log"
 	"github.com/samsa-broker/samsa/protocol"
 	"github.com/samsa-broker/samsa/record"
@@ -28,34 +25,9 @@ type followerFetchFixture struct {
 
 func newFollowerFetchFixture(t *testing.T) followerFetchFixture {
 	t.Helper()
-	ctx := context.Background()
-	b, _, err := config.Parse(map[string]string{"log.dirs": t.TempDir(), "num.partitions": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.DiscardHandler)
-	ctrl, err := controller.Open(controller.Config{NodeID: 1, Dir: t.TempDir(), Broker: b, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
-	var epoch2 int64
-	for _, id := range []int32{1, 2} {
-		epoch, err := ctrl.RegisterBroker(ctx, controller.BrokerRegistration{NodeID: id,
-			Listeners: []controller.Endpoint{{Name: "PLAINTEXT", Host: "localhost", Port: 9000 + id}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ctrl.BrokerHeartbeat(ctx, controller.BrokerHeartbeat{NodeID: id, BrokerEpoch: epoch, CurrentMetadataOffset: ctrl.Image().Offset}); err != nil {
-			t.Fatal(err)
-		}
-		epoch2 = epoch
-	}
-	res := ctrl.CreateTopics(ctx, []controller.CreateTopic{{Name: "t", NumPartitions: -1, ReplicationFactor: -1,
-		Assignments: map[int32][]int32{0: {1, 2}}}}, false)
-	if res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
+	tc := openTestController(t, map[string]string{"num.partitions": "1"}, 1, 2)
+	tc.createTopic(t, "t", map[int32][]int32{0: {1, 2}})
+	b, ctrl, logger := tc.broker, tc.ctrl, tc.logger
 	topic, _ := ctrl.Image().Topic("t")
 	pi := topic.Partitions[0]
 
@@ -80,7 +52,7 @@ func newFollowerFetchFixture(t *testing.T) followerFetchFixture {
 		}
 	}
 	h := New(Deps{NodeID: 1, Config: b, Replicas: replicas, Controller: ctrl, Codecs: record.NewCodecs(), Logger: logger})
-	return followerFetchFixture{h: h, topicID: topic.ID, part: part, epoch2: epoch2}
+	return followerFetchFixture{h: h, topicID: topic.ID, part: part, epoch2: tc.epochs[2]}
 }
 
 func oneBatch() []byte {

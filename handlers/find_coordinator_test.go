@@ -2,16 +2,12 @@ package handlers
 
 import (
 	"context"
-	"log/slog"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/controller"
 	"github.com/samsa-broker/samsa/group"
 	"github.com/samsa-broker/samsa/protocol"
@@ -64,64 +60,17 @@ func TestGroupCoordinatorEndpoint(t *testing.T) {
 	}
 }
 
-// forwardCounter forwards to the controller-role handlers, as the active
-// controller would answer, and counts the requests.
-type forwardCounter struct {
-	to    *Handlers
-	calls atomic.Int32
-}
-
-func (f *forwardCounter) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	f.calls.Add(1)
-	reply, err := f.to.Handle(ctx, &protocol.Request{Header: protocol.Header{APIKey: req.Key(), APIVersion: req.GetVersion()}, Body: req})
-	if err != nil {
-		return nil, err
-	}
-	return reply.Response, nil
-}
-
 // findCoordinatorFixture is node 1's broker handlers over a local
 // controller with brokers 1 and 2 registered and unfenced.
-func findCoordinatorFixture(t *testing.T, props map[string]string) (*Handlers, *controller.Controller, *forwardCounter) {
+func findCoordinatorFixture(t *testing.T, props map[string]string) (*Handlers, *controller.Controller, *directForwarder) {
 	t.Helper()
-	ctx := context.Background()
-	props["log.dirs"] = t.TempDir()
-	b, _, err := config.Parse(props)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.DiscardHandler)
-	ctrl, err := controller.Open(controller.Config{NodeID: 1, Dir: t.TempDir(), Broker: b, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
-	for _, id := range []int32{1, 2} {
-		epoch, err := ctrl.RegisterBroker(ctx, controller.BrokerRegistration{NodeID: id,
-			Listeners: []controller.Endpoint{{Name: "PLAINTEXT", Host: "localhost", Port: 9000 + id}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ctrl.BrokerHeartbeat(ctx, controller.BrokerHeartbeat{NodeID: id, BrokerEpoch: epoch, CurrentMetadataOffset: ctrl.Image().Offset}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	groups := group.NewCoordinator(group.Config{NodeID: 1, NumPartitions: b.OffsetsTopicNumPartitions})
+	tc := openTestController(t, props, 1, 2)
+	groups := group.NewCoordinator(group.Config{NodeID: 1, NumPartitions: tc.broker.OffsetsTopicNumPartitions})
 	t.Cleanup(func() { groups.Close() })
-	deps := Deps{NodeID: 1, Config: b, Controller: ctrl, Logger: logger, Groups: groups,
-		WaitMetadata: func(ctx context.Context, pred func(*controller.Image) bool) bool {
-			for !pred(ctrl.Image()) {
-				select {
-				case <-ctx.Done():
-					return false
-				case <-time.After(time.Millisecond):
-				}
-			}
-			return true
-		}}
-	fwd := &forwardCounter{to: NewController(deps)}
+	deps := Deps{NodeID: 1, Config: tc.broker, Controller: tc.ctrl, Logger: tc.logger, Groups: groups, WaitMetadata: tc.waitMetadata}
+	fwd := &directForwarder{to: NewController(deps)}
 	deps.Forward = fwd
-	return New(deps), ctrl, fwd
+	return New(deps), tc.ctrl, fwd
 }
 
 // findCoordinatorAt sends one FindCoordinator through the handlers.

@@ -3,43 +3,13 @@ package handlers
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-broker/samsa/config"
 	"github.com/samsa-broker/samsa/controller"
-	"github.com/samsa-broker/samsa/protocol"
 )
-
-// directForwarder forwards to the controller-role handlers in process, as
-// the active controller would answer; err, when set, fails every forward.
-type directForwarder struct {
-	to  *Handlers
-	err error
-}
-
-func (f *directForwarder) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	if f.err != nil {
-		return nil, f.err
-	}
-	return answer(ctx, f.to, req)
-}
-
-// answer runs req through h and waits for its reply.
-func answer(ctx context.Context, h *Handlers, req kmsg.Request) (kmsg.Response, error) {
-	reply, err := h.Handle(ctx, &protocol.Request{Header: protocol.Header{APIKey: req.Key(), APIVersion: req.GetVersion()}, Body: req})
-	if err != nil {
-		return nil, err
-	}
-	if reply.Wait != nil {
-		return reply.Wait(), nil
-	}
-	return reply.Response, nil
-}
 
 // adminFixture is a local controller with brokers 1..3 unfenced, topic
 // "t" on [1,2] (leader 1), and node 1's broker handlers (forwarding) and
@@ -52,44 +22,10 @@ type adminFixture struct {
 
 func newAdminFixture(t *testing.T) adminFixture {
 	t.Helper()
-	ctx := context.Background()
-	b, _, err := config.Parse(map[string]string{"log.dirs": t.TempDir(), "auto.leader.rebalance.enable": "false"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.DiscardHandler)
-	ctrl, err := controller.Open(controller.Config{NodeID: 1, Dir: t.TempDir(), Broker: b, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
-	for _, id := range []int32{1, 2, 3} {
-		epoch, err := ctrl.RegisterBroker(ctx, controller.BrokerRegistration{NodeID: id,
-			Listeners: []controller.Endpoint{{Name: "PLAINTEXT", Host: "localhost", Port: 9000 + id}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ctrl.BrokerHeartbeat(ctx, controller.BrokerHeartbeat{NodeID: id, BrokerEpoch: epoch, CurrentMetadataOffset: ctrl.Image().Offset}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	res := ctrl.CreateTopics(ctx, []controller.CreateTopic{{Name: "t", NumPartitions: -1, ReplicationFactor: -1,
-		Assignments: map[int32][]int32{0: {1, 2}}}}, false)
-	if res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
-	deps := Deps{NodeID: 1, Config: b, Controller: ctrl, Logger: logger,
-		WaitMetadata: func(ctx context.Context, pred func(*controller.Image) bool) bool {
-			for !pred(ctrl.Image()) {
-				select {
-				case <-ctx.Done():
-					return false
-				case <-time.After(time.Millisecond):
-				}
-			}
-			return true
-		}}
-	f := adminFixture{ctrlH: NewController(deps), ctrl: ctrl}
+	tc := openTestController(t, map[string]string{"auto.leader.rebalance.enable": "false"}, 1, 2, 3)
+	tc.createTopic(t, "t", map[int32][]int32{0: {1, 2}})
+	deps := Deps{NodeID: 1, Config: tc.broker, Controller: tc.ctrl, Logger: tc.logger, WaitMetadata: tc.waitMetadata}
+	f := adminFixture{ctrlH: NewController(deps), ctrl: tc.ctrl}
 	f.fwd = &directForwarder{to: f.ctrlH}
 	deps.Forward = f.fwd
 	f.broker = New(deps)

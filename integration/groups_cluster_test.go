@@ -52,14 +52,7 @@ func TestGroupResumesOnNewCoordinatorAfterKill9(t *testing.T) {
 	produceSync(t, newClientSeeds(t, c.seeds(), kgo.RequiredAcks(kgo.AllISRAcks())), topic, "f", total)
 	opts := memberOpts(group, topic, kgo.CooperativeStickyBalancer())
 
-	first := newCollector()
-	m := startMember(t, c.seeds(), "first", first, 10, opts...)
-	first.waitFor(t, 100, 60*time.Second, m)
-	m.leave()
-	if errs := m.errors(); len(errs) > 0 {
-		t.Fatalf("first member: %v", errs)
-	}
-	done := first.values()
+	done := consumePartThenLeave(t, c.seeds(), 100, 60*time.Second, opts...)
 
 	coord := coordinatorOf(t, c.seeds(), group, -1, 20*time.Second)
 	c.nodes[coord-1].kill9()
@@ -85,19 +78,5 @@ func TestGroupResumesOnNewCoordinatorAfterKill9(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	second := newCollector()
-	m2 := startMember(t, c.seeds(), "second", second, 0, opts...)
-	second.waitFor(t, total-len(done), 60*time.Second, m2)
-	m2.leave()
-	again := second.values()
-	for v := range again {
-		if done[v] {
-			t.Errorf("record %q read again on the new coordinator although its offset was committed", v)
-		}
-	}
-	for _, v := range values("f", total) {
-		if !done[v] && !again[v] {
-			t.Errorf("record %q skipped", v)
-		}
-	}
+	resumeFromCommitted(t, c.seeds(), "f", total, done, 60*time.Second, "on the new coordinator", opts...)
 }

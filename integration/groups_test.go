@@ -300,6 +300,67 @@ func values(prefix string, n int) []string {
 	return out
 }
 
+// committedOffsetSum fetches group's committed offsets, retrying until the
+// coordinator serves them (a restarted one loads them first; the test fails
+// if that takes longer than within), and returns their sum: with one
+// record per offset, the number of records the group processed.
+func committedOffsetSum(t testing.TB, adm *kadm.Client, group string, within time.Duration) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for {
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err == nil && offs.Error() == nil {
+			var committed int64
+			offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
+			return committed
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("fetch offsets after restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// consumePartThenLeave has a member "first" process at least n records
+// within the time given, ten at a time, committing each batch, and leave
+// the group; it returns the records it processed.
+func consumePartThenLeave(t testing.TB, seeds []string, n int, within time.Duration, opts ...kgo.Opt) map[string]bool {
+	t.Helper()
+	first := newCollector()
+	m := startMember(t, seeds, "first", first, 10, opts...)
+	first.waitFor(t, n, within, m)
+	m.leave()
+	if errs := m.errors(); len(errs) > 0 {
+		t.Fatalf("first member: %v", errs)
+	}
+	return first.values()
+}
+
+// resumeFromCommitted has a new member "second" read the rest of the total
+// records prefix-0 .. prefix-(total-1) within the time given, and checks it
+// resumed exactly at the committed offsets (when says after what): none of
+// done read again, none skipped. It returns the records it read.
+func resumeFromCommitted(t testing.TB, seeds []string, prefix string, total int, done map[string]bool, within time.Duration, when string, opts ...kgo.Opt) map[string]bool {
+	t.Helper()
+	second := newCollector()
+	m := startMember(t, seeds, "second", second, 0, opts...)
+	second.waitFor(t, total-len(done), within, m)
+	m.leave()
+	again := second.values()
+	for v := range again {
+		if done[v] {
+			t.Errorf("record %q read again %s although its offset was committed", v, when)
+		}
+	}
+	for _, v := range values(prefix, total) {
+		if !done[v] && !again[v] {
+			t.Errorf("record %q skipped", v)
+		}
+	}
+	return again
+}
+
 func TestGroupMembersJoinLeaveAndDieEveryRecordOnce(t *testing.T) {
 	tn := startNode(t, groupArgs...)
 	adm := tn.admin()
@@ -383,14 +444,7 @@ func TestGroupCommittedOffsetsSurviveRestart(t *testing.T) {
 
 	// The first member processes part of the topic, ten records at a time,
 	// committing each batch, and leaves.
-	first := newCollector()
-	m := startMember(t, []string{tn.addr()}, "first", first, 10, opts...)
-	first.waitFor(t, 100, 30*time.Second, m)
-	m.leave()
-	if errs := m.errors(); len(errs) > 0 {
-		t.Fatalf("first member: %v", errs)
-	}
-	done := first.values()
+	done := consumePartThenLeave(t, []string{tn.addr()}, 100, 30*time.Second, opts...)
 	if len(done) >= total {
 		t.Fatalf("the first member processed all %d records; the test needs a partial run", len(done))
 	}
@@ -398,41 +452,12 @@ func TestGroupCommittedOffsetsSurviveRestart(t *testing.T) {
 	tn.restart()
 
 	// The committed offsets came back from __consumer_offsets.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var committed int64
-	for {
-		offs, err := tn.admin().FetchOffsets(ctx, group)
-		if err == nil && offs.Error() == nil {
-			committed = 0
-			offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("fetch offsets after restart: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if committed != int64(len(done)) {
+	if committed := committedOffsetSum(t, tn.admin(), group, 20*time.Second); committed != int64(len(done)) {
 		t.Fatalf("committed offsets after restart sum to %d, want the %d records processed", committed, len(done))
 	}
 
 	// A new member resumes there: nothing read twice, nothing skipped.
-	second := newCollector()
-	m2 := startMember(t, []string{tn.addr()}, "second", second, 0, opts...)
-	second.waitFor(t, total-len(done), 30*time.Second, m2)
-	m2.leave()
-	again := second.values()
-	for v := range again {
-		if done[v] {
-			t.Errorf("record %q read again after the restart although its offset was committed", v)
-		}
-	}
-	for _, v := range values("r", total) {
-		if !done[v] && !again[v] {
-			t.Errorf("record %q skipped", v)
-		}
-	}
+	again := resumeFromCommitted(t, []string{tn.addr()}, "r", total, done, 30*time.Second, "after the restart", opts...)
 	if len(done)+len(again) != total {
 		t.Errorf("processed %d + %d records, want %d in total", len(done), len(again), total)
 	}

@@ -200,14 +200,9 @@ func TestManagerCleanerRunsInTheBackgroundAndCheckpoints(t *testing.T) {
 }
 
 func TestReadsDuringCompaction(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.MinCleanableDirtyRatio = 0
-	cfg.FileDeleteDelayMs = 0 // replaced segments close at once
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
+	// Replaced segments close at once.
+	l, _, model, clock := openCompactedLog(t, cleanAtAnyDirtyRatio, func(c *Config) { c.FileDeleteDelayMs = 0 })
 	c := newTestCleaner(t, 1<<20)
-	model := newLogModel()
 	// Each record's value names its own offset, so a reader can tell
 	// misplaced data from compaction's gaps.
 	appendRound := func(round int) {

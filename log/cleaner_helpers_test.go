@@ -1,7 +1,6 @@
 package log
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,24 +53,8 @@ func keyedBatch(t testing.TB, spec keyedSpec) []byte {
 	}
 	b := make([]byte, record.HeaderSize, record.HeaderSize+len(payload))
 	b = append(b, payload...)
-	pid, pepoch, seq := int64(-1), int16(-1), int32(-1)
-	if spec.idempotent {
-		pid, pepoch, seq = spec.producerID, spec.epoch, spec.seq
-	}
-	n := len(spec.records)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-record.LogOverhead))
-	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
-	b[16] = 2
-	binary.BigEndian.PutUint16(b[21:], uint16(spec.codec))
-	binary.BigEndian.PutUint32(b[23:], uint32(n-1))
-	binary.BigEndian.PutUint64(b[27:], uint64(spec.firstTs))
-	binary.BigEndian.PutUint64(b[35:], uint64(maxTs))
-	binary.BigEndian.PutUint64(b[43:], uint64(pid))
-	binary.BigEndian.PutUint16(b[51:], uint16(pepoch))
-	binary.BigEndian.PutUint32(b[53:], uint32(seq))
-	binary.BigEndian.PutUint32(b[57:], uint32(n))
-	binary.BigEndian.PutUint32(b[17:], record.ComputeCRC(b))
-	return b
+	return testBatchHeader{codec: spec.codec, records: len(spec.records), firstTs: spec.firstTs, maxTs: maxTs,
+		idempotent: spec.idempotent, producerID: spec.producerID, epoch: spec.epoch, seq: spec.seq}.seal(b)
 }
 
 // compactConfig is testConfig with cleanup.policy=compact.
@@ -250,3 +233,21 @@ func segmentBytes(t *testing.T, l *Log, base int64) []byte {
 	}
 	return b
 }
+
+// openCompactedLog opens a compacted log (compactConfig, then each of
+// modify) in a fresh directory, closed when the test ends, and returns it
+// with its config, an empty model of its records and a test clock.
+func openCompactedLog(t *testing.T, modify ...func(*Config)) (*Log, Config, *logModel, *testClock) {
+	t.Helper()
+	cfg := compactConfig()
+	for _, f := range modify {
+		f(&cfg)
+	}
+	l := openTestLog(t, tempDir(t), cfg)
+	t.Cleanup(func() { l.Close() })
+	return l, cfg, newLogModel(), newTestClock()
+}
+
+// cleanAtAnyDirtyRatio sets min.cleanable.dirty.ratio to 0, so any dirty
+// segment makes the log cleanable.
+func cleanAtAnyDirtyRatio(cfg *Config) { cfg.MinCleanableDirtyRatio = 0 }

@@ -66,39 +66,42 @@ func (l *Log) replaceWithCleaned(old []*segment, c *cleanedSegment, truncations 
 	if err := stop(stageCleaned); err != nil {
 		return err
 	}
-	paths := c.finalPaths()
-	for _, p := range paths {
-		if err := os.Rename(p+cleanedSuffix, p+swapSuffix); err != nil {
-			return l.failLocked(fmt.Errorf("swap cleaned segment into %s: %w", l.tp, err))
-		}
-	}
-	if err := fsyncDirectory(l.dir); err != nil {
+	// A failure from here on takes the log offline: its files are in a
+	// state only the next start's recovery finishes.
+	fail := func(err error) error {
 		return l.failLocked(fmt.Errorf("swap cleaned segment into %s: %w", l.tp, err))
+	}
+	paths := c.finalPaths()
+	renameAll := func(fromSuffix, toSuffix string) error {
+		for _, p := range paths {
+			if err := os.Rename(p+fromSuffix, p+toSuffix); err != nil {
+				return err
+			}
+		}
+		return fsyncDirectory(l.dir)
+	}
+	if err := renameAll(cleanedSuffix, swapSuffix); err != nil {
+		return fail(err)
 	}
 	if err := stop(stageSwap); err != nil {
 		return err
 	}
 	for _, s := range old {
 		if err := s.markDeleted(); err != nil {
-			return l.failLocked(fmt.Errorf("swap cleaned segment into %s: %w", l.tp, err))
+			return fail(err)
 		}
 	}
 	// Kafka fsyncs the directory only at the end; doing it here too means
 	// no old segment can reappear beside the final names after a power
 	// loss, whatever order the file system persists renames in.
 	if err := fsyncDirectory(l.dir); err != nil {
-		return l.failLocked(fmt.Errorf("swap cleaned segment into %s: %w", l.tp, err))
+		return fail(err)
 	}
 	if err := stop(stageOldDeleted); err != nil {
 		return err
 	}
-	for _, p := range paths {
-		if err := os.Rename(p+swapSuffix, p); err != nil {
-			return l.failLocked(fmt.Errorf("swap cleaned segment into %s: %w", l.tp, err))
-		}
-	}
-	if err := fsyncDirectory(l.dir); err != nil {
-		return l.failLocked(fmt.Errorf("swap cleaned segment into %s: %w", l.tp, err))
+	if err := renameAll(swapSuffix, ""); err != nil {
+		return fail(err)
 	}
 	seg := c.toSegment(l.config(), now)
 	l.mu.Lock()

@@ -28,10 +28,7 @@ func fillOverwrites(t *testing.T, l *Log, m *logModel, keys, minSegments int, no
 }
 
 func TestCompactionKeepsOnlyTheLatestValueOfEachKey(t *testing.T) {
-	clock := newTestClock()
-	l := openTestLog(t, tempDir(t), compactConfig())
-	defer l.Close()
-	m := newLogModel()
+	l, _, m, clock := openCompactedLog(t)
 	fillOverwrites(t, l, m, 10, 12, clock.t)
 	segsBefore, leo := l.NumSegments(), l.LogEndOffset()
 	activeBase := segmentBases(l)[segsBefore-1]
@@ -107,11 +104,7 @@ func TestCompactionKeepsOnlyTheLatestValueOfEachKey(t *testing.T) {
 }
 
 func TestCompactionGroupsSegmentsWithinSegmentBytes(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	l, cfg, m, clock := openCompactedLog(t)
 	// Unique keys: nothing is removed, so groups are bounded by size.
 	for i := 0; l.NumSegments() < 6; i++ {
 		m.appendKeyed(t, l, keyedSpec{firstTs: clock.t.UnixMilli(), records: []kv{put(fmt.Sprintf("k%d", i), "0123456789012345678901234567890123456789")}}, clock.t)
@@ -130,13 +123,7 @@ func TestCompactionGroupsSegmentsWithinSegmentBytes(t *testing.T) {
 }
 
 func TestTombstoneRemovedOnlyAfterDeleteRetention(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.DeleteRetentionMs = 60_000
-	cfg.MinCleanableDirtyRatio = 0
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	l, cfg, m, clock := openCompactedLog(t, cleanAtAnyDirtyRatio, func(c *Config) { c.DeleteRetentionMs = 60_000 })
 	ts := clock.t.UnixMilli()
 	m.appendKeyed(t, l, keyedSpec{firstTs: ts, records: []kv{put("gone", "v1"), put("kept", "v1")}}, clock.t)
 	m.appendKeyed(t, l, keyedSpec{firstTs: ts, records: []kv{tombstone("gone"), put("kept", "v2")}}, clock.t)
@@ -187,13 +174,7 @@ func TestTombstoneRemovedOnlyAfterDeleteRetention(t *testing.T) {
 }
 
 func TestCompactionSkipsRecentSegmentsAndTheActiveOne(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.MinCompactionLagMs = 10_000
-	cfg.MinCleanableDirtyRatio = 0
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	l, _, m, clock := openCompactedLog(t, cleanAtAnyDirtyRatio, func(c *Config) { c.MinCompactionLagMs = 10_000 })
 	base := clock.t.UnixMilli()
 	// Three segments of overwrites at record times base, base+20s, base+40s.
 	for seg := 0; seg < 3; seg++ {
@@ -224,13 +205,10 @@ func TestCompactionSkipsRecentSegmentsAndTheActiveOne(t *testing.T) {
 }
 
 func TestMaxCompactionLagForcesCleaningBelowTheDirtyRatio(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.MinCleanableDirtyRatio = 1 // never by ratio
-	cfg.MaxCompactionLagMs = 30_000
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	l, _, m, clock := openCompactedLog(t, func(c *Config) {
+		c.MinCleanableDirtyRatio = 1 // never by ratio
+		c.MaxCompactionLagMs = 30_000
+	})
 	base := clock.t.UnixMilli()
 	m.appendKeyed(t, l, keyedSpec{firstTs: base, records: []kv{put("k", "1"), put("k", "2")}}, clock.t)
 	forceRoll(t, l, clock.t)
@@ -245,12 +223,7 @@ func TestMaxCompactionLagForcesCleaningBelowTheDirtyRatio(t *testing.T) {
 func TestCompactionOfCompressedBatches(t *testing.T) {
 	for _, codec := range []record.Codec{record.CodecNone, record.CodecGzip, record.CodecSnappy, record.CodecLz4, record.CodecZstd} {
 		t.Run(codec.String(), func(t *testing.T) {
-			clock := newTestClock()
-			cfg := compactConfig()
-			cfg.MinCleanableDirtyRatio = 0
-			l := openTestLog(t, tempDir(t), cfg)
-			defer l.Close()
-			m := newLogModel()
+			l, _, m, clock := openCompactedLog(t, cleanAtAnyDirtyRatio)
 			ts := clock.t.UnixMilli()
 			// Batches of 5 whose keys overlap the next batch's, with headers
 			// and timestamp deltas that must survive re-encoding.
@@ -423,10 +396,7 @@ func TestConfigValidateCompactionSettings(t *testing.T) {
 }
 
 func TestCompactionAbortsWhenTheLogIsTruncated(t *testing.T) {
-	clock := newTestClock()
-	l := openTestLog(t, tempDir(t), compactConfig())
-	defer l.Close()
-	m := newLogModel()
+	l, _, m, clock := openCompactedLog(t)
 	fillOverwrites(t, l, m, 5, 6, clock.t)
 	c := newTestCleaner(t, 1<<20)
 	ltc := c.grabFilthiestLog([]*Log{l}, clock.t.UnixMilli())
@@ -452,12 +422,7 @@ func TestCompactionAbortsWhenTheLogIsTruncated(t *testing.T) {
 }
 
 func TestCleanerPassWithAFullOffsetMapContinuesNextPass(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.MinCleanableDirtyRatio = 0
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	l, _, m, clock := openCompactedLog(t, cleanAtAnyDirtyRatio)
 	// 60 distinct keys, each written twice, one key per batch.
 	for round := 0; round < 2; round++ {
 		for k := 0; k < 60; k++ {
@@ -489,12 +454,7 @@ func TestCleanerPassWithAFullOffsetMapContinuesNextPass(t *testing.T) {
 }
 
 func TestOffsetMapSmallestBudgetStillProgresses(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.MinCleanableDirtyRatio = 0
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	l, _, m, clock := openCompactedLog(t, cleanAtAnyDirtyRatio)
 	// Batches of 4 distinct keys; the map holds one key.
 	for b := 0; b < 6; b++ {
 		var recs []kv
@@ -515,12 +475,7 @@ func TestOffsetMapSmallestBudgetStillProgresses(t *testing.T) {
 }
 
 func TestCleanedSegmentsKeepTheTimeIndexAndLastModified(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.IndexIntervalBytes = 64
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	l, _, m, clock := openCompactedLog(t, func(c *Config) { c.IndexIntervalBytes = 64 })
 	base := clock.t.UnixMilli()
 	for i := 0; l.NumSegments() < 5; i++ {
 		m.appendKeyed(t, l, keyedSpec{firstTs: base + int64(i)*1000, records: []kv{put(fmt.Sprint(i%3), fmt.Sprint(i)), put(fmt.Sprint(100+i), "x")}}, clock.t)
@@ -641,12 +596,8 @@ func equalProducer(a, b ProducerEntry) bool {
 }
 
 func TestCompactionAbortsWhenSegmentsAreDeletedMeanwhile(t *testing.T) {
-	clock := newTestClock()
-	cfg := compactConfig()
-	cfg.FileDeleteDelayMs = 0 // the deleted segment's files close at once
-	l := openTestLog(t, tempDir(t), cfg)
-	defer l.Close()
-	m := newLogModel()
+	// The deleted segment's files close at once.
+	l, _, m, clock := openCompactedLog(t, func(c *Config) { c.FileDeleteDelayMs = 0 })
 	fillOverwrites(t, l, m, 5, 6, clock.t)
 	c := newTestCleaner(t, 1<<20)
 	ltc := c.grabFilthiestLog([]*Log{l}, clock.t.UnixMilli())

@@ -52,22 +52,42 @@ func buildBatch(spec batchSpec) []byte {
 		b = binary.AppendVarint(b, int64(len(body)))
 		b = append(b, body...)
 	}
+	return testBatchHeader{records: n, firstTs: spec.firstTs, maxTs: maxTs,
+		idempotent: spec.idempotent, producerID: spec.producerID, epoch: spec.epoch, seq: spec.seq}.seal(b)
+}
+
+// testBatchHeader is the v2 batch header fields the test batch builders
+// set; the rest are base offset 0 and partition leader epoch -1.
+type testBatchHeader struct {
+	codec          record.Codec
+	records        int
+	firstTs, maxTs int64
+	// Without idempotent, the producer fields are -1 whatever they hold.
+	idempotent bool
+	producerID int64
+	epoch      int16
+	seq        int32
+}
+
+// seal writes h into b, a batch of record.HeaderSize header bytes followed
+// by its (possibly compressed) records, sets its CRC and returns it.
+func (h testBatchHeader) seal(b []byte) []byte {
 	pid, pepoch, seq := int64(-1), int16(-1), int32(-1)
-	if spec.idempotent {
-		pid, pepoch, seq = spec.producerID, spec.epoch, spec.seq
+	if h.idempotent {
+		pid, pepoch, seq = h.producerID, h.epoch, h.seq
 	}
 	binary.BigEndian.PutUint64(b[0:], 0)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-record.LogOverhead))
 	binary.BigEndian.PutUint32(b[12:], 0xffffffff) // partition leader epoch -1
 	b[16] = 2
-	binary.BigEndian.PutUint16(b[21:], 0)
-	binary.BigEndian.PutUint32(b[23:], uint32(n-1))
-	binary.BigEndian.PutUint64(b[27:], uint64(spec.firstTs))
-	binary.BigEndian.PutUint64(b[35:], uint64(maxTs))
+	binary.BigEndian.PutUint16(b[21:], uint16(h.codec))
+	binary.BigEndian.PutUint32(b[23:], uint32(h.records-1))
+	binary.BigEndian.PutUint64(b[27:], uint64(h.firstTs))
+	binary.BigEndian.PutUint64(b[35:], uint64(h.maxTs))
 	binary.BigEndian.PutUint64(b[43:], uint64(pid))
 	binary.BigEndian.PutUint16(b[51:], uint16(pepoch))
 	binary.BigEndian.PutUint32(b[53:], uint32(seq))
-	binary.BigEndian.PutUint32(b[57:], uint32(n))
+	binary.BigEndian.PutUint32(b[57:], uint32(h.records))
 	binary.BigEndian.PutUint32(b[17:], record.ComputeCRC(b))
 	return b
 }
