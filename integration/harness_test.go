@@ -185,6 +185,9 @@ func samsaBinary(t testing.TB) string {
 	return buildOnce.path
 }
 
+// restartMarker separates the incarnations in a procNode's log.
+const restartMarker = "--- samsa restarted ---\n"
+
 // procNode is a samsa node running as a child process.
 type procNode struct {
 	t      testing.TB
@@ -235,7 +238,13 @@ func (p *procNode) spawn() {
 	for _, a := range p.args {
 		args = append(args, "-c", a)
 	}
-	p.logBuf = &strings.Builder{}
+	if p.logBuf == nil {
+		p.logBuf = &strings.Builder{}
+	} else {
+		// A restart keeps the earlier incarnations' logs: what happened
+		// before it often explains a failure after it.
+		lockedWriter{&p.logMu, p.logBuf}.Write([]byte(restartMarker))
+	}
 	p.cmd = exec.Command(samsaBinary(p.t), args...)
 	p.cmd.Stdout = lockedWriter{&p.logMu, p.logBuf}
 	p.cmd.Stderr = lockedWriter{&p.logMu, p.logBuf}

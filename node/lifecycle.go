@@ -16,12 +16,33 @@ import (
 // epoch the broker registers again. The goroutine is started by Start and
 // stopped by Close, which then runs the controlled shutdown.
 
+// newLifecycleChannel opens the broker lifecycle's own channel to the
+// active controller, as Kafka's BrokerLifecycleManager has its own
+// NodeToControllerChannelManager. A controller channel carries one request
+// at a time: sharing the node's channel, a heartbeat could queue behind an
+// AlterPartition or a forwarded admin request stuck on a controller that
+// stopped answering (paused, cut off, just replaced), and the new active
+// controller would fence this live broker when its session lapsed (with
+// every broker doing the same, partitions went offline with the paused
+// node as their only ISR member).
+func (n *Node) newLifecycleChannel() *controllerChannel {
+	voters := make(map[int32]string, len(n.cfg.ControllerQuorumVoters))
+	order := make([]int32, 0, len(n.cfg.ControllerQuorumVoters))
+	for _, v := range n.cfg.ControllerQuorumVoters {
+		voters[v.ID] = v.Address()
+		order = append(order, v.ID)
+	}
+	return newControllerChannel(voters, order, n.ctrl.ActiveController, n.cfg.NodeID, n.logger)
+}
+
 // fencedHeartbeatInterval is how often a fenced broker heartbeats: it is
 // waiting to be unfenced, which should take milliseconds, not a full
 // heartbeat interval.
 const fencedHeartbeatInterval = 10 * time.Millisecond
 
 func (n *Node) runLifecycle(ctx context.Context) {
+	ch := n.newLifecycleChannel()
+	defer ch.Close()
 	interval := time.Duration(n.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
 	epoch := int64(-1)
 	for ctx.Err() == nil {
@@ -35,12 +56,12 @@ func (n *Node) runLifecycle(ctx context.Context) {
 		}
 		if epoch < 0 {
 			var ok bool
-			if epoch, ok = n.register(ctx); !ok {
+			if epoch, ok = n.register(ctx, ch); !ok {
 				return
 			}
 			n.pids.brokerEpoch.Store(epoch)
 		}
-		resp, err := n.heartbeat(ctx, epoch, false)
+		resp, err := n.heartbeat(ctx, ch, epoch, false)
 		wait := interval
 		switch {
 		case err != nil:
@@ -67,7 +88,7 @@ func (n *Node) runLifecycle(ctx context.Context) {
 }
 
 // register sends BrokerRegistration until the controller accepts it.
-func (n *Node) register(ctx context.Context) (int64, bool) {
+func (n *Node) register(ctx context.Context, ch *controllerChannel) (int64, bool) {
 	backoff := 20 * time.Millisecond
 	for {
 		reg := n.registration()
@@ -86,7 +107,7 @@ func (n *Node) register(ctx context.Context) (int64, bool) {
 			req.Listeners = append(req.Listeners, rl)
 		}
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		kr, err := n.channel.Request(rctx, req, notControllerCode)
+		kr, err := ch.Request(rctx, req, notControllerCode)
 		cancel()
 		if err == nil {
 			resp := kr.(*kmsg.BrokerRegistrationResponse)
@@ -106,7 +127,7 @@ func (n *Node) register(ctx context.Context) (int64, bool) {
 	}
 }
 
-func (n *Node) heartbeat(ctx context.Context, epoch int64, wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, error) {
+func (n *Node) heartbeat(ctx context.Context, ch *controllerChannel, epoch int64, wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, error) {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.Version = req.MaxVersion()
 	req.BrokerID = n.cfg.NodeID
@@ -119,7 +140,7 @@ func (n *Node) heartbeat(ctx context.Context, epoch int64, wantShutdown bool) (*
 	// the newly active controller.
 	hctx, cancel := context.WithTimeout(ctx, time.Duration(n.cfg.BrokerHeartbeatIntervalMs)*time.Millisecond)
 	defer cancel()
-	kr, err := n.channel.Request(hctx, req, notControllerCode)
+	kr, err := ch.Request(hctx, req, notControllerCode)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +157,8 @@ func (n *Node) controlledShutdown(bound time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
+	ch := n.newLifecycleChannel()
+	defer ch.Close()
 	lastSeen := time.Now()
 	for ctx.Err() == nil {
 		// With no active controller (the quorum is gone) nobody can move
@@ -147,7 +170,7 @@ func (n *Node) controlledShutdown(bound time.Duration) {
 			return
 		}
 		hctx, hcancel := context.WithTimeout(ctx, noControllerShutdownWait)
-		resp, err := n.heartbeat(hctx, epoch, true)
+		resp, err := n.heartbeat(hctx, ch, epoch, true)
 		hcancel()
 		if err == nil && resp.ErrorCode == 0 && resp.ShouldShutdown {
 			n.logger.Info("controlled shutdown complete")
@@ -192,6 +215,14 @@ func notControllerCode(r kmsg.Response) bool {
 		return len(resp.Resources) > 0 && resp.Resources[0].ErrorCode == kerr.NotController.Code
 	case *kmsg.IncrementalAlterConfigsResponse:
 		return len(resp.Resources) > 0 && resp.Resources[0].ErrorCode == kerr.NotController.Code
+	case *kmsg.ElectLeadersResponse:
+		// v0 has no top-level error: every partition carries it.
+		return resp.ErrorCode == kerr.NotController.Code ||
+			len(resp.Topics) > 0 && len(resp.Topics[0].Partitions) > 0 && resp.Topics[0].Partitions[0].ErrorCode == kerr.NotController.Code
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		return resp.ErrorCode == kerr.NotController.Code
+	case *kmsg.ListPartitionReassignmentsResponse:
+		return resp.ErrorCode == kerr.NotController.Code
 	}
 	return false
 }

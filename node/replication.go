@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -91,6 +92,15 @@ func (t *brokerTransport) Close() {
 	}
 }
 
+// alterPartitionAttempt bounds one AlterPartition attempt. The node's
+// controller channel carries one request at a time, and a proposal sent
+// just before the active controller stopped answering (paused, cut off)
+// would otherwise hold it, and every forwarded admin request and producer
+// ID allocation behind it, for the whole proposal timeout (30 s). A retry
+// of a proposal that did commit is refused as stale (INVALID_UPDATE_VERSION)
+// and the leader then waits for the metadata, as after any refusal.
+const alterPartitionAttempt = 3 * time.Second
+
 // isrChanger proposes ISR changes to the active controller with
 // AlterPartition v3, naming each member with its broker epoch (KIP-903)
 // (replica.ISRChanger).
@@ -120,7 +130,18 @@ func (c isrChanger) AlterPartition(ctx context.Context, tp plog.TopicPartition, 
 	}
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	kr, err := c.channel.Request(ctx, req, notControllerCode)
+	var kr kmsg.Response
+	var err error
+	for {
+		// Attempts are bounded (see alterPartitionAttempt); the retry goes
+		// to whichever controller is active by then.
+		actx, cancel := context.WithTimeout(ctx, alterPartitionAttempt)
+		kr, err = c.channel.Request(actx, req, notControllerCode)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("alter ISR of %s: %w", tp, err)
 	}

@@ -99,6 +99,36 @@ func TestDivergingFollowerTruncatesExactlyTheDivergentPart(t *testing.T) {
 	}
 }
 
+// TestFollowerDropsAnEpochItLedWithoutRecords is the fault suite's
+// finding: a broker became leader (epoch 1 starts at its LEO, 8), appended
+// nothing, and another broker took over at epoch 2. Following it, its
+// fetches named epoch 1 as the last fetched; the leader answered
+// DivergingEpoch{0, 8}; truncating to 8 changed nothing and kept epoch 1,
+// so it looped forever and never rejoined the ISR.
+func TestFollowerDropsAnEpochItLedWithoutRecords(t *testing.T) {
+	truncations := newRecordingHandler("truncating diverging follower log", "truncate_to")
+	c := newTestClusterWith(t, clusterOptions{loggers: map[int32]*slog.Logger{2: slog.New(truncations)}}, 1, 2)
+	leadEpochs(t, c.managers[1], 1, []int32{0, 2}, []int{8, 3}, []byte{'a', 'y'})
+	leadEpochs(t, c.managers[2], 2, []int32{0, 1}, []int{8, 0}, []byte{'a', 'z'})
+	follower := c.partition(2, testTP)
+	if got := follower.Log().LeaderEpochCache().Entries(); len(got) != 2 || got[1] != (plog.EpochEntry{Epoch: 1, StartOffset: 8}) {
+		t.Fatalf("setup: follower epochs %v, want epoch 1 starting at its LEO 8", got)
+	}
+
+	c.create(testTP, State{Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 2})
+	leader := c.partition(1, testTP)
+	waitUntil(t, "follower caught up", func() bool {
+		return c.caughtUp(testTP, 1) && slices.Equal(follower.Log().LeaderEpochCache().Entries(), leader.Log().LeaderEpochCache().Entries())
+	})
+	if got := truncations.got(); !slices.Equal(got, []int64{8}) {
+		t.Fatalf("truncated to %v, want once to 8", got)
+	}
+	leo := leader.Log().LogEndOffset()
+	if !bytes.Equal(readAll(t, follower.Log(), 0, leo), readAll(t, leader.Log(), 0, leo)) {
+		t.Fatal("follower's batches differ from the leader's")
+	}
+}
+
 func TestFollowerAppliesLeaderHighWatermarkAfterTruncation(t *testing.T) {
 	clock := newTestClock()
 	logs, err := plog.NewManager(plog.ManagerConfig{Dirs: []string{t.TempDir()}, NodeID: 2, Defaults: plog.DefaultConfig()})
