@@ -16,8 +16,9 @@ import (
 // end offset becomes offset or that batch's base offset, whichever is lower.
 // The leader-epoch cache loses the epochs that started at or after the new
 // end, and the producer state is rebuilt from its newest snapshot below it.
-// An offset at or past the log end offset changes nothing; one below the
-// first segment empties the log and restarts it at offset.
+// An offset at or past the log end offset keeps every record and drops only
+// epochs that start at the log end; one below the first segment empties the
+// log and restarts it at offset.
 func (l *Log) Truncate(offset int64) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
@@ -29,6 +30,14 @@ func (l *Log) Truncate(offset int64) error {
 	}
 	oldLEO := l.leo.Load()
 	if offset >= oldLEO {
+		// The log stays, but an epoch starting at the log end holds no
+		// record: this node led it and appended nothing before another
+		// leader took over. Kafka's UnifiedLog.truncateTo drops such
+		// entries here too; kept, a follower would fetch with that epoch
+		// forever and get the same divergence back.
+		if err := l.epochs.TruncateFromEnd(oldLEO); err != nil {
+			return l.failLocked(fmt.Errorf("truncate leader epochs of %s from %d: %w", l.tp, oldLEO, err))
+		}
 		return nil
 	}
 	if offset < l.segments[0].baseOffset {

@@ -61,6 +61,28 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
+// A node that led an epoch without appending to it has that epoch at the
+// log end; truncating there keeps every record but drops the empty epoch,
+// as Kafka's UnifiedLog.truncateTo does, so a follower does not keep
+// fetching with an epoch the new leader never had.
+func TestTruncateAtLogEndDropsEmptyEpoch(t *testing.T) {
+	now := newTestClock().t
+	l := openTestLog(t, tempDir(t), testConfig())
+	defer l.Close()
+	if _, err := l.AppendAsLeader(buildBatch(batchSpec{records: 2}), 3, false, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.LeaderEpochCache().Assign(4, l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Truncate(l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := l.LeaderEpochCache().Entries(), []EpochEntry{{3, 0}}; !slices.Equal(got, want) || l.LogEndOffset() != 2 {
+		t.Fatalf("epochs %v, log end %d; want %v and 2", got, l.LogEndOffset(), want)
+	}
+}
+
 func TestTruncateRebuildsProducerState(t *testing.T) {
 	cfg := testConfig()
 	cfg.SegmentBytes = 1024

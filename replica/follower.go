@@ -56,16 +56,6 @@ func (p *Partition) applyFetched(source, epoch int32, fetchOffset int64, d fetch
 		if err := p.log.Truncate(to); err != nil {
 			return 0, fmt.Errorf("truncate %s to %d: %w", p.tp, to, err)
 		}
-		// A truncation at or past the LEO leaves the log alone, and with it
-		// an epoch that starts at the LEO and holds no record: this node
-		// led that epoch and appended nothing before another leader took
-		// over. Kept, it stays the last fetched epoch of every fetch, the
-		// leader answers the same divergence, and the follower never moves
-		// on (the ISR never heals). Kafka's UnifiedLog.truncateTo drops such
-		// entries even when the log itself is not truncated.
-		if err := p.log.LeaderEpochCache().TruncateFromEnd(p.log.LogEndOffset()); err != nil {
-			return 0, fmt.Errorf("truncate leader epochs of %s from %d: %w", p.tp, p.log.LogEndOffset(), err)
-		}
 	} else if err := p.appendFetchedLocked(d.Records); err != nil {
 		return 0, err
 	}
