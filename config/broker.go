@@ -66,6 +66,9 @@ type Broker struct {
 	OffsetsRetentionCheckIntervalMs      int64 // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes               int32 // offset.metadata.max.bytes
 	OffsetsCommitTimeoutMs               int32 // offsets.commit.timeout.ms
+	GroupConsumerHeartbeatIntervalMs     int32 // group.consumer.heartbeat.interval.ms (KIP-848)
+	GroupConsumerSessionTimeoutMs        int32 // group.consumer.session.timeout.ms (KIP-848)
+	GroupConsumerMaxSize                 int32 // group.consumer.max.size (KIP-848)
 
 	BrokerHeartbeatIntervalMs int32  // broker.heartbeat.interval.ms
 	BrokerSessionTimeoutMs    int32  // broker.session.timeout.ms
@@ -227,6 +230,7 @@ func actedOn(name string) bool {
 		"broker.rack", "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size",
 		"offsets.topic.segment.bytes", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
 		"offset.metadata.max.bytes", "offsets.commit.timeout.ms",
+		"group.consumer.heartbeat.interval.ms", "group.consumer.session.timeout.ms", "group.consumer.max.size",
 		"auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
 		"log.cleanup.policy", "log.cleaner.enable", "log.cleaner.threads", "log.cleaner.backoff.ms",
 		"log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.load.factor", "log.cleaner.io.buffer.size",
@@ -340,6 +344,9 @@ func (b *Broker) build() error {
 	b.OffsetsRetentionCheckIntervalMs = integer("offsets.retention.check.interval.ms", 64)
 	b.OffsetMetadataMaxBytes = int32(integer("offset.metadata.max.bytes", 32))
 	b.OffsetsCommitTimeoutMs = int32(integer("offsets.commit.timeout.ms", 32))
+	b.GroupConsumerHeartbeatIntervalMs = int32(integer("group.consumer.heartbeat.interval.ms", 32))
+	b.GroupConsumerSessionTimeoutMs = int32(integer("group.consumer.session.timeout.ms", 32))
+	b.GroupConsumerMaxSize = int32(integer("group.consumer.max.size", 32))
 	b.BrokerHeartbeatIntervalMs = int32(integer("broker.heartbeat.interval.ms", 32))
 	b.BrokerSessionTimeoutMs = int32(integer("broker.session.timeout.ms", 32))
 	b.BrokerRack = str("broker.rack")

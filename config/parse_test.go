@@ -81,6 +81,9 @@ func TestParseEmptyGivesZeroConfigProfileOverKafkaDefaults(t *testing.T) {
 		OffsetsRetentionCheckIntervalMs:      600000,
 		OffsetMetadataMaxBytes:               4096,
 		OffsetsCommitTimeoutMs:               5000,
+		GroupConsumerHeartbeatIntervalMs:     5000,
+		GroupConsumerSessionTimeoutMs:        45000,
+		GroupConsumerMaxSize:                 2147483647,
 
 		BrokerHeartbeatIntervalMs: 2000,
 		BrokerSessionTimeoutMs:    9000,

@@ -45,11 +45,17 @@ func (c *Coordinator) describeGroup(id string, version int16, dg *kmsg.DescribeG
 	}
 	defer s.mu.Unlock()
 	g := s.groups[id]
-	if g == nil {
+	if g == nil || g.consumer != nil {
+		// Kafka 4 describes only classic groups here; a consumer group
+		// is described by ConsumerGroupDescribe.
 		dg.State = stateDead.String()
 		if version >= 6 {
 			dg.ErrorCode = kerr.GroupIDNotFound.Code
-			dg.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Group %s not found.", id))
+			msg := fmt.Sprintf("Group %s not found.", id)
+			if g != nil {
+				msg = fmt.Sprintf("Group %s is not a classic group.", id)
+			}
+			dg.ErrorMessage = kmsg.StringPtr(msg)
 		}
 		return
 	}
@@ -82,8 +88,9 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 	for _, st := range req.StatesFilter {
 		states[strings.ToLower(st)] = true
 	}
-	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
-		return resp
+	types := make(map[string]bool, len(req.TypesFilter))
+	for _, t := range req.TypesFilter {
+		types[strings.ToLower(t)] = true
 	}
 	var groups []kmsg.ListGroupsResponseGroup
 	for _, s := range c.allShards() {
@@ -95,11 +102,12 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 		}
 		if s.status == shardActive {
 			for _, g := range s.groups {
-				if len(states) > 0 && !states[strings.ToLower(g.state.String())] {
+				typ, state := g.typeAndState()
+				if len(states) > 0 && !states[strings.ToLower(state)] || len(types) > 0 && !types[typ] {
 					continue
 				}
 				lg := kmsg.NewListGroupsResponseGroup()
-				lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, g.state.String(), "classic"
+				lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, state, typ
 				groups = append(groups, lg)
 			}
 		}
@@ -171,7 +179,11 @@ func (s *shard) deleteGroupLocked(g *group) []coordinatorRecord {
 			recs = append(recs, offsetCommitRecord(g.id, tp, nil))
 		}
 	}
-	recs = append(recs, groupTombstone(g.id))
+	if g.consumer != nil {
+		recs = append(recs, consumerGroupTombstones(g.id, g.consumer)...)
+	} else {
+		recs = append(recs, groupTombstone(g.id))
+	}
 	s.unloadGroupLocked(g)
 	delete(s.groups, g.id)
 	return recs

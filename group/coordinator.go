@@ -42,6 +42,11 @@ type Config struct {
 	OffsetMetadataMaxBytes int           // offset.metadata.max.bytes (4096)
 	OffsetCommitTimeout    time.Duration // offsets.commit.timeout.ms (5000): bound of the acks=all wait
 
+	// KIP-848 consumer groups.
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms (5000)
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms (45000)
+	ConsumerMaxSize           int           // group.consumer.max.size (MaxInt32)
+
 	// TopicExists reports whether a topic partition exists in the node's
 	// metadata. Kafka's request handlers answer OffsetCommit and
 	// OffsetDelete partitions of unknown topics or partitions with
@@ -62,6 +67,11 @@ func (c Config) withDefaults() Config {
 	def(&c.OffsetsRetention, 7*24*time.Hour)
 	def(&c.OffsetsRetentionCheck, 10*time.Minute)
 	def(&c.OffsetCommitTimeout, 5*time.Second)
+	def(&c.ConsumerHeartbeatInterval, defaultConsumerHeartbeatInterval)
+	def(&c.ConsumerSessionTimeout, defaultConsumerSessionTimeout)
+	if c.ConsumerMaxSize <= 0 {
+		c.ConsumerMaxSize = math.MaxInt32
+	}
 	if c.InitialRebalanceDelay < 0 {
 		c.InitialRebalanceDelay = 0
 	}

@@ -1,5 +1,5 @@
-// Package group is the classic consumer group coordinator (Kafka's
-// GroupCoordinator before KIP-848): group membership through JoinGroup,
+// Package group is the group coordinator: classic consumer groups (Kafka's
+// GroupCoordinator before KIP-848) with group membership through JoinGroup,
 // SyncGroup, Heartbeat and LeaveGroup, committed offsets through
 // OffsetCommit, OffsetFetch and OffsetDelete, and the admin views
 // DescribeGroups, ListGroups and DeleteGroups.
@@ -19,6 +19,16 @@
 // LeaveGroup, session expiry), offsets.go (OffsetCommit, OffsetFetch,
 // OffsetDelete), admin.go (DescribeGroups, ListGroups, DeleteGroups),
 // retention.go (offset expiry, KIP-211), clock.go (time source).
+//
+// KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe)
+// share the shards, offsets and admin paths: consumer_group.go (state,
+// assignors "uniform" and "range", per-member reconciliation),
+// consumer_heartbeat.go (the heartbeat), consumer_membership.go (member
+// epochs, leaving, static members, session and rebalance timeouts),
+// consumer_records.go (Kafka's ConsumerGroup* records, key types 3-8, and
+// their replay), consumer_admin.go (describe, list, offset checks, type
+// changes of empty groups). A group is classic or consumer, never both;
+// an empty one changes type when a member of the other protocol joins.
 //
 // Concurrency: each led partition is a shard with one mutex, shard.mu, that
 // guards the shard and all its groups and members; group and member values

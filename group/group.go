@@ -179,6 +179,10 @@ type group struct {
 
 	offsets        map[topicPartition]*committedOffset
 	pendingCommits map[topicPartition]map[*inflight]struct{}
+
+	// consumer is the KIP-848 state when this is a consumer group
+	// (consumer_group.go); nil for a classic group.
+	consumer *consumerGroup
 }
 
 func newGroup(id string, now time.Time) *group {

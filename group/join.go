@@ -89,6 +89,11 @@ func (s *shard) joinLocked(req *kmsg.JoinGroupRequest, client clientInfo) (joinR
 	memberID := req.MemberID
 	unknown := memberID == ""
 	g := s.groups[req.Group]
+	if g != nil && g.consumer != nil {
+		if code := s.classicJoinConsumerGroupLocked(g); code != 0 {
+			return joinError(memberID, code), nil
+		}
+	}
 	if g == nil {
 		// Only a member without ID creates the group; a member ID for a
 		// group that does not exist is stale.

@@ -48,6 +48,16 @@ func (s *shard) load() {
 		for _, m := range g.members {
 			s.scheduleSessionLocked(g, m, m.sessionTimeout())
 		}
+		if g.consumer != nil {
+			// Members keep their epochs and assignments; their sessions
+			// restart (Kafka's onLoaded for consumer groups).
+			for _, m := range g.consumer.members {
+				s.scheduleConsumerSessionLocked(g, m)
+				if m.state == memberUnrevoked {
+					s.scheduleRevocationLocked(g, m)
+				}
+			}
+		}
 		if len(g.members) > s.c.cfg.MaxSize {
 			s.prepareRebalanceLocked(g, fmt.Sprintf("freshly-loaded group is over capacity (group.max.size %d)", s.c.cfg.MaxSize))
 		}
@@ -109,6 +119,9 @@ func (s *shard) readLog() (map[string]*group, int, error) {
 			offset = max(offset, h.NextOffset())
 		}
 	}
+	for _, g := range r.groups {
+		finishConsumerLoad(g)
+	}
 	for _, id := range r.skipped {
 		s.logger.Warn("skipped a record of unknown type while loading", slog.String("key_version", id))
 	}
@@ -157,6 +170,13 @@ func (r *replayer) replay(rec record.Record) error {
 			return nil
 		}
 		r.groups[groupID] = groupFromRecord(groupID, v, r.groups[groupID], r.now)
+	case kindConsumerGroup:
+		typ := int16(rec.Key[0])<<8 | int16(rec.Key[1])
+		return replayConsumer(r.groups, typ, rec.Key, rec.Value, func(id string) *group {
+			g := newGroup(id, r.now)
+			g.stateTime = time.Time{}
+			return g
+		})
 	default:
 		if len(r.skipped) < 10 {
 			ver := "none"

@@ -107,7 +107,13 @@ func (c *Coordinator) beginCommit(req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCo
 	if req.Version < 7 {
 		instanceID = nil
 	}
-	if code := s.validateOffsetCommitLocked(g, req.Generation, req.MemberID, instanceID); code != 0 {
+	code = 0
+	if g.consumer != nil {
+		code = validateConsumerOffsetCommit(g, req.Generation, req.MemberID, req.Version)
+	} else {
+		code = s.validateOffsetCommitLocked(g, req.Generation, req.MemberID, instanceID)
+	}
+	if code != 0 {
 		return failAll(code)
 	}
 	switch g.state {
@@ -242,7 +248,10 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 					topics = append(topics, fetchTopic{name: t.Topic, partitions: t.Partitions})
 				}
 			}
-			code, res := c.fetchOffsets(ctx, rg.Group, topics, req.RequireStable)
+			code, res := c.validateConsumerOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch), []fetchedTopic(nil)
+			if code == 0 {
+				code, res = c.fetchOffsets(ctx, rg.Group, topics, req.RequireStable)
+			}
 			sg := kmsg.NewOffsetFetchResponseGroup()
 			sg.Group, sg.ErrorCode = rg.Group, code
 			for _, t := range res {

@@ -28,8 +28,9 @@ import (
 //
 // A null value is a tombstone: the key is deleted, and compaction
 // eventually removes both. Key versions 0 and 1 are offset commits, 2 is
-// group metadata; later versions (KIP-848 consumer groups, share groups,
-// transactions markers of other coordinators) are skipped on load.
+// group metadata; 3 to 8 are KIP-848 consumer group records
+// (consumer_records.go); later ones (share and streams groups) are skipped
+// on load.
 const (
 	offsetCommitKeyVersion     = 1
 	offsetCommitValueVersion   = 3
@@ -170,6 +171,7 @@ const (
 	kindUnknown recordKind = iota
 	kindOffsetCommit
 	kindGroupMetadata
+	kindConsumerGroup
 )
 
 func keyKind(key []byte) recordKind {
@@ -181,6 +183,9 @@ func keyKind(key []byte) recordKind {
 		return kindOffsetCommit
 	case 2:
 		return kindGroupMetadata
+	}
+	if isConsumerGroupKey(int16(binary.BigEndian.Uint16(key))) {
+		return kindConsumerGroup
 	}
 	return kindUnknown
 }

@@ -74,6 +74,10 @@ func (s *shard) sortedGroupIDsLocked() []string {
 func (g *group) expiredOffsets(now time.Time, retention time.Duration) []topicPartition {
 	var base func(o *committedOffset) int64
 	switch {
+	case g.consumer != nil:
+		// A KIP-848 consumer group: the commit, for topics no member
+		// consumes (Kafka's ConsumerGroup.offsetExpirationCondition).
+		base = func(o *committedOffset) int64 { return o.commitTime }
 	case g.protocolType != "" && g.state == stateEmpty:
 		base = func(o *committedOffset) int64 {
 			if !g.stateTime.IsZero() {

@@ -124,6 +124,7 @@ func (s *shard) unloadGroupLocked(g *group) {
 		g.completeJoin(m, joinError(m.id, kerr.NotCoordinator.Code))
 		g.completeSync(m, syncResult{errCode: kerr.NotCoordinator.Code})
 	}
+	g.stopConsumerTimers()
 	g.state = stateDead
 }
 

@@ -84,9 +84,10 @@ func TestLoadSkipsUnknownRecordsAndFailsOnCorruptOnes(t *testing.T) {
 	e := newTestEnv(t, nil)
 	e.coord.OffsetCommit(context.Background(), commitReq("rec", "", -1, "t", map[int32]int64{0: 1}))
 	part, _ := e.replicas.Partition(plog.TopicPartition{Topic: OffsetsTopic, Partition: e.partitionOf("rec")})
-	// A record of a type this coordinator does not know (a KIP-848
-	// consumer group record, key version 3) is skipped.
-	unknown := coordinatorRecord{key: []byte{0, 3, 0, 1, 'x'}, value: []byte{0, 0}}
+	// A record of a type this coordinator does not know (key version
+	// 100; 3-8 are KIP-848 consumer group records, which it replays) is
+	// skipped.
+	unknown := coordinatorRecord{key: []byte{0, 100, 0, 1, 'x'}, value: []byte{0, 0}}
 	if _, err := part.AppendAsLeader(buildBatch([]coordinatorRecord{unknown}, e.clock.Now()), -1); err != nil {
 		t.Fatal(err)
 	}

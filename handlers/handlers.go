@@ -91,6 +91,8 @@ func apis() []api {
 		listGroupsAPI,
 		deleteGroupsAPI,
 		offsetDeleteAPI,
+		consumerGroupHeartbeatAPI,
+		consumerGroupDescribeAPI,
 	}
 }
 

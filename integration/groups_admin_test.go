@@ -462,14 +462,14 @@ func TestApiVersionsAdvertisesClassicGroupAPIsOnly(t *testing.T) {
 	for key, want := range map[int16][2]int16{
 		8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5},
 		14: {0, 5}, 15: {0, 6}, 16: {0, 5}, 42: {0, 2}, 47: {0, 0},
+		68: {0, 1}, 69: {0, 1},
 	} {
 		if got[key] != want {
 			t.Errorf("API key %d advertised as %v, want %v", key, got[key], want)
 		}
 	}
-	// KIP-848's ConsumerGroupHeartbeat/Describe and KIP-932's share group
-	// APIs are not served: clients must stay on the classic protocol.
-	for _, key := range []int16{68, 69, 76, 77, 78, 79} {
+	// KIP-932's share group APIs are not served.
+	for _, key := range []int16{76, 77, 78, 79} {
 		if r, ok := got[key]; ok {
 			t.Errorf("API key %d advertised (%v) but not served", key, r)
 		}

@@ -53,6 +53,13 @@ func (c *collector) add(member string, recs []*kgo.Record) {
 	c.grew = make(chan struct{})
 }
 
+// count is how many records were processed in total.
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 // waitFor blocks until n records were processed in total.
 func (c *collector) waitFor(t testing.TB, n int, within time.Duration, members ...*groupMember) {
 	t.Helper()
@@ -124,6 +131,9 @@ func (c *collector) exactlyOnce(t testing.TB, want []string) {
 type groupMember struct {
 	name string
 	cl   *kgo.Client
+	// stopAt ends the processing loop once the collector holds this many
+	// records (0: never).
+	stopAt int
 	// stop ends the processing loop; done is closed when it has ended.
 	stop context.CancelFunc
 	done chan struct{}
@@ -160,7 +170,15 @@ func memberOpts(group, topic string, balancer kgo.GroupBalancer) []kgo.Opt {
 // (0: whatever is buffered).
 func startMember(t testing.TB, seeds []string, name string, c *collector, maxPoll int, opts ...kgo.Opt) *groupMember {
 	t.Helper()
-	m := &groupMember{name: name, done: make(chan struct{})}
+	return startMemberUntil(t, seeds, name, c, maxPoll, 0, opts...)
+}
+
+// startMemberUntil is startMember for a member that stops polling once the
+// collector holds stopAt records (0: never), so a test can leave a known
+// part of a topic unread.
+func startMemberUntil(t testing.TB, seeds []string, name string, c *collector, maxPoll, stopAt int, opts ...kgo.Opt) *groupMember {
+	t.Helper()
+	m := &groupMember{name: name, done: make(chan struct{}), stopAt: stopAt}
 	clCtx, cancelCl := context.WithCancel(context.Background())
 	m.cancelCl = cancelCl
 	dial := func(ctx context.Context, network, host string) (net.Conn, error) {
@@ -212,7 +230,7 @@ func (m *groupMember) run(ctx context.Context, c *collector, maxPoll int) {
 			cancel()
 		}
 		m.cl.AllowRebalance()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || m.stopAt > 0 && c.count() >= m.stopAt {
 			return
 		}
 	}
@@ -328,7 +346,7 @@ func committedOffsetSum(t testing.TB, adm *kadm.Client, group string, within tim
 func consumePartThenLeave(t testing.TB, seeds []string, n int, within time.Duration, opts ...kgo.Opt) map[string]bool {
 	t.Helper()
 	first := newCollector()
-	m := startMember(t, seeds, "first", first, 10, opts...)
+	m := startMemberUntil(t, seeds, "first", first, 10, n, opts...)
 	first.waitFor(t, n, within, m)
 	m.leave()
 	if errs := m.errors(); len(errs) > 0 {

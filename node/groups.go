@@ -31,6 +31,10 @@ func newGroupCoordinator(cfg *config.Broker, replicas *replica.Manager, ctrl *co
 		OffsetsRetentionCheck:  ms(cfg.OffsetsRetentionCheckIntervalMs),
 		OffsetMetadataMaxBytes: int(cfg.OffsetMetadataMaxBytes),
 		OffsetCommitTimeout:    ms(int64(cfg.OffsetsCommitTimeoutMs)),
+		// KIP-848 consumer groups.
+		ConsumerHeartbeatInterval: ms(int64(cfg.GroupConsumerHeartbeatIntervalMs)),
+		ConsumerSessionTimeout:    ms(int64(cfg.GroupConsumerSessionTimeoutMs)),
+		ConsumerMaxSize:           int(cfg.GroupConsumerMaxSize),
 		// Kafka's KafkaApis answers commits for unknown topics or
 		// partitions with UNKNOWN_TOPIC_OR_PARTITION from its metadata
 		// cache before the coordinator sees them.
