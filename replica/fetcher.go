@@ -40,6 +40,9 @@ type fetchTarget struct {
 	// delayPartitions, replica.fetch.backoff.ms). Backoffs are wall-clock
 	// waits, not decisions, so they use time.Now, not the Manager's clock.
 	delayedUntil time.Time
+	// retryBackoff is the next backoff: it starts short and doubles up to
+	// replica.fetch.backoff.ms while errors repeat, and resets on success.
+	retryBackoff time.Duration
 	// parked stops fetching until new metadata re-adds the partition:
 	// fenced by a newer leader epoch, or its log failed.
 	parked bool
@@ -336,6 +339,7 @@ func (f *fetcher) handlePartition(s sentPartition, rp *kmsg.FetchResponseTopicPa
 			f.park(t)
 		default:
 			f.m.repl.metrics.setLag(p.tp, lag)
+			f.resetBackoff(t)
 		}
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		if oerr := p.handleOutOfRange(f.source, t.leaderEpoch, s.fetchOffset, rp.LogStartOffset, rp.HighWatermark); oerr != nil && !errors.Is(oerr, errStaleFetch) {
@@ -356,9 +360,30 @@ func (f *fetcher) handlePartition(s sentPartition, rp *kmsg.FetchResponseTopicPa
 	}
 }
 
+// firstFetchRetry is the first backoff after a partition error. Most errors
+// a follower sees are the leader's metadata lagging its own by a few
+// milliseconds (a topic just created: UNKNOWN_TOPIC_ID; a leadership just
+// moved: NOT_LEADER_OR_FOLLOWER, UNKNOWN_LEADER_EPOCH); a full
+// replica.fetch.backoff.ms (1 s) there stalled every acks=all produce to
+// a new topic for a second. Repeated errors back off exponentially to it,
+// as KIP-580 does for clients.
+const firstFetchRetry = 10 * time.Millisecond
+
 func (f *fetcher) delay(t *fetchTarget) {
 	f.mu.Lock()
-	t.delayedUntil = time.Now().Add(f.m.cfg.ReplicaFetchBackoff)
+	limit := f.m.cfg.ReplicaFetchBackoff
+	d := t.retryBackoff
+	if d <= 0 {
+		d = min(firstFetchRetry, limit)
+	}
+	t.delayedUntil = time.Now().Add(d)
+	t.retryBackoff = min(2*d, limit)
+	f.mu.Unlock()
+}
+
+func (f *fetcher) resetBackoff(t *fetchTarget) {
+	f.mu.Lock()
+	t.retryBackoff = 0
 	f.mu.Unlock()
 }
 
