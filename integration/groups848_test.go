@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -133,24 +132,11 @@ func TestKIP848CommittedOffsetsSurviveRestart(t *testing.T) {
 
 	tn.restart()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var committed int64
-	for {
-		offs, err := tn.admin().FetchOffsets(ctx, group)
-		if err == nil && offs.Error() == nil {
-			committed = 0
-			offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("fetch offsets after restart: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if committed != int64(len(done)) {
+	if committed := committedOffsetSum(t, tn.admin(), group, 20*time.Second); committed != int64(len(done)) {
 		t.Fatalf("committed offsets after restart sum to %d, want the %d records processed", committed, len(done))
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	// The group came back as an empty consumer group.
 	req := kmsg.NewPtrConsumerGroupDescribeRequest()
 	req.Groups = []string{group}
