@@ -119,36 +119,17 @@ func TestKIP848MembersJoinAndLeaveEveryRecordOnce(t *testing.T) {
 }
 
 func TestKIP848CommittedOffsetsSurviveRestart(t *testing.T) {
-	tn := startNode(t, groupArgs...)
-	const topic, group, total = "kip848-resume", "kip848-resume-group", 300
-	createTopic(t, tn.admin(), topic, 3, nil)
-	produceSync(t, tn.client(), topic, "r", total)
-	opts := memberOpts848(group, topic, kgo.CooperativeStickyBalancer())
-
-	done := consumePartThenLeave(t, []string{tn.addr()}, 100, 30*time.Second, opts...)
-	if len(done) >= total {
-		t.Fatalf("the first member processed all %d records; the test needs a partial run", len(done))
-	}
-
-	tn.restart()
-
-	if committed := committedOffsetSum(t, tn.admin(), group, 20*time.Second); committed != int64(len(done)) {
-		t.Fatalf("committed offsets after restart sum to %d, want the %d records processed", committed, len(done))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// The group came back as an empty consumer group.
-	req := kmsg.NewPtrConsumerGroupDescribeRequest()
-	req.Groups = []string{group}
-	resp, err := req.RequestWith(ctx, tn.client())
-	if err != nil || resp.Groups[0].ErrorCode != 0 || resp.Groups[0].State != "Empty" || resp.Groups[0].Epoch < 2 {
-		t.Fatalf("describe after restart: %v %+v", err, resp)
-	}
-
-	again := resumeFromCommitted(t, []string{tn.addr()}, "r", total, done, 30*time.Second, "after the restart", opts...)
-	if len(done)+len(again) != total {
-		t.Errorf("processed %d + %d records, want %d in total", len(done), len(again), total)
-	}
+	checkCommitsSurviveRestart(t, "kip848-resume", memberOpts848, func(tn *testNode, group string) {
+		// The group came back as an empty consumer group.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.Groups = []string{group}
+		resp, err := req.RequestWith(ctx, tn.client())
+		if err != nil || resp.Groups[0].ErrorCode != 0 || resp.Groups[0].State != "Empty" || resp.Groups[0].Epoch < 2 {
+			t.Fatalf("describe after restart: %v %+v", err, resp)
+		}
+	})
 }
 
 func TestApiVersionsAdvertisesKIP848APIs(t *testing.T) {

@@ -454,11 +454,22 @@ func TestGroupMembersJoinLeaveAndDieEveryRecordOnce(t *testing.T) {
 }
 
 func TestGroupCommittedOffsetsSurviveRestart(t *testing.T) {
+	checkCommitsSurviveRestart(t, "resume", memberOpts, nil)
+}
+
+// checkCommitsSurviveRestart has a member of a group configured by opts
+// process part of a topic, committing as it goes, restarts the node, and
+// checks the committed offsets came back from __consumer_offsets and a new
+// member resumes exactly there: nothing read twice, nothing skipped.
+// afterRestart, when set, checks the group itself after the restart.
+func checkCommitsSurviveRestart(t *testing.T, topic string, groupOpts func(group, topic string, b kgo.GroupBalancer) []kgo.Opt, afterRestart func(tn *testNode, group string)) {
+	t.Helper()
 	tn := startNode(t, groupArgs...)
-	const topic, group, total = "resume", "resume-group", 300
+	const total = 300
+	group := topic + "-group"
 	createTopic(t, tn.admin(), topic, 3, nil)
 	produceSync(t, tn.client(), topic, "r", total)
-	opts := memberOpts(group, topic, kgo.CooperativeStickyBalancer())
+	opts := groupOpts(group, topic, kgo.CooperativeStickyBalancer())
 
 	// The first member processes part of the topic, ten records at a time,
 	// committing each batch, and leaves.
@@ -469,12 +480,12 @@ func TestGroupCommittedOffsetsSurviveRestart(t *testing.T) {
 
 	tn.restart()
 
-	// The committed offsets came back from __consumer_offsets.
 	if committed := committedOffsetSum(t, tn.admin(), group, 20*time.Second); committed != int64(len(done)) {
 		t.Fatalf("committed offsets after restart sum to %d, want the %d records processed", committed, len(done))
 	}
-
-	// A new member resumes there: nothing read twice, nothing skipped.
+	if afterRestart != nil {
+		afterRestart(tn, group)
+	}
 	again := resumeFromCommitted(t, []string{tn.addr()}, "r", total, done, 30*time.Second, "after the restart", opts...)
 	if len(done)+len(again) != total {
 		t.Errorf("processed %d + %d records, want %d in total", len(done), len(again), total)
