@@ -59,10 +59,7 @@ type faultProxy struct {
 // startFaultProxy listens on a free port and forwards to target.
 func startFaultProxy(t testing.TB, name, target string) *faultProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("proxy %s: listen: %v", name, err)
-	}
+	ln := listenClaimed(t)
 	gate := make(chan struct{})
 	close(gate)
 	p := &faultProxy{t: t, name: name, ln: ln, target: target, gate: gate, conns: make(map[net.Conn]struct{})}

@@ -25,13 +25,48 @@ import (
 	"github.com/samsa-broker/samsa/node"
 )
 
-// freePort asks the kernel for a port nobody listens on.
+// claimedPorts holds every port this test process has handed out. A port
+// freePort returns is free only until someone binds it, and the kernel may
+// hand the same number to the next caller meanwhile: a cluster's nodes and
+// proxies bind theirs only later, so two of them could be given one port
+// (a client then reached a CONTROLLER listener as if it were a broker).
+var claimedPorts = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// claimPort records port as handed out; false if it already was.
+func claimPort(port int) bool {
+	claimedPorts.Lock()
+	defer claimedPorts.Unlock()
+	if claimedPorts.ports[port] {
+		return false
+	}
+	claimedPorts.ports[port] = true
+	return true
+}
+
+// listenClaimed listens on a loopback port no other caller in this test
+// process has been given.
+func listenClaimed(t testing.TB) net.Listener {
+	t.Helper()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen on a free port: %v", err)
+		}
+		if claimPort(ln.Addr().(*net.TCPAddr).Port) {
+			return ln
+		}
+		ln.Close()
+	}
+}
+
+// freePort asks the kernel for a port nobody listens on and nobody else in
+// this test process was given.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
+	ln := listenClaimed(t)
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
