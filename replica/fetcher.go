@@ -42,6 +42,7 @@ type fetchTarget struct {
 	delayedUntil time.Time
 	// retryBackoff is the next backoff: it starts short and doubles up to
 	// replica.fetch.backoff.ms while errors repeat, and resets on success.
+	// Only the fetcher's goroutine reads or writes it, so it needs no lock.
 	retryBackoff time.Duration
 	// parked stops fetching until new metadata re-adds the partition:
 	// fenced by a newer leader epoch, or its log failed.
@@ -339,7 +340,7 @@ func (f *fetcher) handlePartition(s sentPartition, rp *kmsg.FetchResponseTopicPa
 			f.park(t)
 		default:
 			f.m.repl.metrics.setLag(p.tp, lag)
-			f.resetBackoff(t)
+			t.retryBackoff = 0
 		}
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		if oerr := p.handleOutOfRange(f.source, t.leaderEpoch, s.fetchOffset, rp.LogStartOffset, rp.HighWatermark); oerr != nil && !errors.Is(oerr, errStaleFetch) {
@@ -378,12 +379,6 @@ func (f *fetcher) delay(t *fetchTarget) {
 	}
 	t.delayedUntil = time.Now().Add(d)
 	t.retryBackoff = min(2*d, limit)
-	f.mu.Unlock()
-}
-
-func (f *fetcher) resetBackoff(t *fetchTarget) {
-	f.mu.Lock()
-	t.retryBackoff = 0
 	f.mu.Unlock()
 }
 
